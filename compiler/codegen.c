@@ -1,0 +1,796 @@
+/*
+ * codegen.c - checked AST -> register bytecode (a clause_program draft that
+ * compile.c serializes and hands to the one loader and verifier).
+ *
+ * Registers: input fields first (field i in r<i>), then `now`, then one
+ * register per let that is not a constant, then temporaries allocated as a
+ * stack per expression. Fields are read where they live, so every read of
+ * the same field shares one "load": none at all.
+ *
+ * Lets are evaluated lazily, at most once per request: each use is preceded
+ * by `LETCHK rL, skip` and the let's code, so whichever use runs first
+ * computes it. Constant subexpressions are folded with the same CEL
+ * functions the VM runs, so folding cannot disagree with evaluation.
+ */
+#include "codegen.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../vm/cel.h"
+#include "../vm/opcodes.h"
+
+#define MAX_LOCAL_SLOTS 256
+
+typedef struct cg {
+  arena *a;
+  diag_list *d;
+  const policy_file *pf;
+  clause_program *p;
+  cel_ctx ctx;         /* for folding; allocates in the compile arena */
+  bool failed;
+
+  instr *code;
+  const char **debug;
+  uint32_t ncode, capcode, capdebug;
+  value *consts;
+  uint32_t nconsts, capconsts;
+  prog_call *calls;
+  uint32_t ncalls, capcalls;
+  prog_oblig *obligs;
+  uint32_t nobligs, capobligs;
+  uint32_t *blocks;
+  uint32_t nblocks, capblocks;
+
+  uint32_t next_reg, max_reg;
+  uint32_t *let_reg;       /* per let: register, or PROG_NONE when constant */
+  int8_t *let_folded;      /* per let: 0 unknown, 1 constant, -1 not constant */
+  value *let_value;
+  uint32_t local_reg[MAX_LOCAL_SLOTS];
+  const char *src_text;    /* debug text for the instructions being emitted */
+  srcloc err_loc;
+} cg;
+
+/* ---- growable arrays in the compile arena ------------------------------------ */
+
+static bool grow(cg *g, void **arr, uint32_t *cap, uint32_t n, size_t size) {
+  if (n < *cap) return true;
+  uint32_t ncap = *cap ? *cap * 2 : 16;
+  void *p = arena_alloc(g->a, ncap * size);
+  if (!p) {
+    g->failed = true;
+    return false;
+  }
+  if (*arr && *cap) memcpy(p, *arr, *cap * size);
+  *arr = p;
+  *cap = ncap;
+  return true;
+}
+
+static void fail_at(cg *g, srcloc loc, const char *fmt, ...) {
+  char buf[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (!g->failed) diag_error(g->d, loc, "%s", buf);
+  g->failed = true;
+}
+
+/* ---- source text for the listing -------------------------------------------------- */
+
+/* The text of a span (one line at most, shortened), for `clause disasm`. */
+static const char *source_text(cg *g, srcloc loc) {
+  if (!loc.src || !loc.src->text || loc.line <= 0) return NULL;
+  const char *t = loc.src->text, *end = t + loc.src->len;
+  int line = 1;
+  while (t < end && line < loc.line)
+    if (*t++ == '\n') line++;
+  const char *line_start = t;
+  int col = 1;
+  while (t < end && col < loc.col && *t != '\n') {
+    t++;
+    while (t < end && ((unsigned char)*t & 0xc0) == 0x80) t++;
+    col++;
+  }
+  const char *start = t;
+  if (loc.end_line == loc.line) {
+    while (t < end && col < loc.end_col && *t != '\n') {
+      t++;
+      while (t < end && ((unsigned char)*t & 0xc0) == 0x80) t++;
+      col++;
+    }
+  } else {
+    while (t < end && *t != '\n') t++;
+  }
+  (void)line_start;
+  size_t n = (size_t)(t - start);
+  if (n > 72) n = 72;
+  while (n && ((unsigned char)start[n] & 0xc0) == 0x80) n--; /* whole characters */
+  return arena_strndup(g->a, start, n);
+}
+
+/* ---- emitting ------------------------------------------------------------------------ */
+
+static uint32_t emit(cg *g, opcode op, uint32_t a, uint32_t b, uint32_t c) {
+  if (a > INSTR_MAX_OPERAND || b > INSTR_MAX_OPERAND || c > INSTR_MAX_OPERAND) {
+    fail_at(g, g->err_loc, "the policy is too large: an operand does not fit in 16 bits");
+    a = b = c = 0;
+  }
+  if (!grow(g, (void **)&g->code, &g->capcode, g->ncode, sizeof(instr))) return 0;
+  if (!grow(g, (void **)&g->debug, &g->capdebug, g->ncode, sizeof(char *))) return 0;
+  g->code[g->ncode] = INSTR_MAKE(op, a, b, c);
+  g->debug[g->ncode] = g->src_text;
+  return g->ncode++;
+}
+
+static void patch_jump(cg *g, uint32_t at) {
+  uint32_t dist = g->ncode - (at + 1);
+  instr i = g->code[at];
+  if (dist > INSTR_MAX_OPERAND) {
+    fail_at(g, g->err_loc, "the policy is too large: a jump does not fit in 16 bits");
+    dist = 0;
+  }
+  g->code[at] = INSTR_MAKE(INSTR_OP(i), INSTR_A(i), INSTR_B(i), dist);
+}
+
+static uint32_t new_reg(cg *g) {
+  uint32_t r = g->next_reg++;
+  if (g->next_reg > g->max_reg) g->max_reg = g->next_reg;
+  return r;
+}
+
+static uint32_t add_const(cg *g, value v) {
+  /* Share scalar and string constants. */
+  for (uint32_t i = 0; i < g->nconsts; i++) {
+    const value *k = &g->consts[i];
+    if (k->kind != v.kind) continue;
+    switch ((cv_kind)v.kind) {
+    case CV_NULL: return i;
+    case CV_BOOL: if (k->b == v.b) return i; break;
+    case CV_INT: case CV_UINT: case CV_DURATION: case CV_TYPE:
+      if (k->i == v.i) return i;
+      break;
+    case CV_DOUBLE: if (memcmp(&k->d, &v.d, sizeof v.d) == 0) return i; break;
+    case CV_STRING: case CV_BYTES:
+      if (k->n == v.n && memcmp(k->s, v.s, v.n) == 0) return i;
+      break;
+    case CV_TIMESTAMP: if (k->i == v.i && k->n == v.n) return i; break;
+    default: break;
+    }
+  }
+  if (!grow(g, (void **)&g->consts, &g->capconsts, g->nconsts, sizeof(value))) return 0;
+  g->consts[g->nconsts] = v;
+  return g->nconsts++;
+}
+
+static uint32_t add_string_const(cg *g, const char *s) {
+  return add_const(g, cv_string(s, (uint32_t)strlen(s)));
+}
+
+static uint32_t add_call(cg *g, const cel_builtin *fn, int nargs) {
+  for (uint32_t i = 0; i < g->ncalls; i++)
+    if (g->calls[i].fn == fn && g->calls[i].nargs == nargs) return i;
+  if (!grow(g, (void **)&g->calls, &g->capcalls, g->ncalls, sizeof(prog_call))) return 0;
+  prog_call *c = &g->calls[g->ncalls];
+  c->name = fn->name;
+  c->member = fn->member;
+  c->nargs = (uint8_t)nargs;
+  c->fn = fn;
+  return g->ncalls++;
+}
+
+/* ---- constant folding ------------------------------------------------------------------ */
+
+static bool fold(cg *g, const expr *e, value *out);
+
+static bool fold_let(cg *g, int idx, value *out) {
+  if (g->let_folded[idx] == 0) {
+    g->let_folded[idx] = -1; /* provisional, in case of (checked-out) cycles */
+    value v;
+    if (fold(g, g->pf->lets[idx].value, &v)) {
+      g->let_value[idx] = v;
+      g->let_folded[idx] = 1;
+    }
+  }
+  if (g->let_folded[idx] == 1) *out = g->let_value[idx];
+  return g->let_folded[idx] == 1;
+}
+
+static const cel_binop binops[] = {
+    [OP_ADD] = CEL_ADD, [OP_SUB] = CEL_SUB, [OP_MUL] = CEL_MUL, [OP_DIV] = CEL_DIV,
+    [OP_MOD] = CEL_MOD, [OP_EQ] = CEL_EQ,   [OP_NE] = CEL_NE,   [OP_LT] = CEL_LT,
+    [OP_LE] = CEL_LE,   [OP_GT] = CEL_GT,   [OP_GE] = CEL_GE,   [OP_IN] = CEL_IN,
+};
+
+static bool fold_items(cg *g, expr *const *args, int n, value **out) {
+  value *items = arena_alloc(g->a, (size_t)(n ? n : 1) * sizeof(value));
+  if (!items) return false;
+  for (int i = 0; i < n; i++)
+    if (!fold(g, args[i], &items[i])) return false;
+  *out = items;
+  return true;
+}
+
+/* True when e is a compile-time constant that evaluates without error. */
+static bool fold(cg *g, const expr *e, value *out) {
+  value v, a, b;
+  switch (e->kind) {
+  case E_LITERAL:
+    *out = e->lit;
+    return true;
+  case E_IDENT:
+  case E_SELECT:
+    if (e->ref == REF_LET) return fold_let(g, e->ref_index, out);
+    if (e->ref != REF_NONE || e->kind == E_IDENT) return false;
+    if (!fold(g, e->operand, &a)) return false;
+    cel_select(&g->ctx, &v, &a, e->name, (uint32_t)strlen(e->name));
+    break;
+  case E_INDEX:
+    if (!fold(g, e->operand, &a) || !fold(g, e->args[0], &b)) return false;
+    cel_binary(&g->ctx, CEL_INDEX, &v, &a, &b);
+    break;
+  case E_UNARY:
+    if (!fold(g, e->operand, &a)) return false;
+    if (e->op == OP_NOT) cel_not(&g->ctx, &v, &a);
+    else cel_negate(&g->ctx, &v, &a);
+    break;
+  case E_BINARY:
+    if (e->op == OP_AND || e->op == OP_OR) {
+      if (!fold(g, e->operand, &a) || !fold(g, e->args[0], &b)) return false;
+      if (a.kind != CV_BOOL || b.kind != CV_BOOL) return false;
+      v = cv_bool(e->op == OP_AND ? a.b && b.b : a.b || b.b);
+      break;
+    }
+    if (!fold(g, e->operand, &a) || !fold(g, e->args[0], &b)) return false;
+    cel_binary(&g->ctx, binops[e->op], &v, &a, &b);
+    break;
+  case E_COND:
+    if (!fold(g, e->operand, &a) || a.kind != CV_BOOL) return false;
+    return fold(g, e->args[a.b ? 0 : 1], out);
+  case E_LIST: {
+    value *items;
+    if (!fold_items(g, e->args, e->nargs, &items)) return false;
+    v = cv_list(items, (uint32_t)e->nargs);
+    break;
+  }
+  case E_MAP: {
+    value *items;
+    if (!fold_items(g, e->args, e->nargs, &items)) return false;
+    uint32_t pairs = (uint32_t)e->nargs / 2;
+    for (uint32_t i = 0; i < pairs; i++) {
+      cv_kind k = (cv_kind)items[2 * i].kind;
+      if (k != CV_STRING && k != CV_INT && k != CV_UINT && k != CV_BOOL) return false;
+      for (uint32_t j = 0; j < i; j++)
+        if (cel_equal(&items[2 * j], &items[2 * i])) return false; /* a run-time error */
+    }
+    v = cv_map(items, pairs);
+    break;
+  }
+  case E_CALL: {
+    if (e->macro != M_NONE || e->ref == REF_EXTERN || !e->builtin) return false;
+    const cel_builtin *fn = e->builtin;
+    int n = e->nargs + (e->operand ? 1 : 0);
+    value *args = arena_alloc(g->a, (size_t)(n ? n : 1) * sizeof(value));
+    if (!args) return false;
+    int k = 0;
+    if (e->operand && !fold(g, e->operand, &args[k++])) return false;
+    for (int i = 0; i < e->nargs; i++)
+      if (!fold(g, e->args[i], &args[k++])) return false;
+    fn->fn(&g->ctx, &v, args, n);
+    break;
+  }
+  default:
+    return false;
+  }
+  if (v.kind == CV_ERROR) return false; /* keep the error for run time */
+  *out = v;
+  return true;
+}
+
+/* ---- expressions -------------------------------------------------------------------------- */
+
+static void gen_into(cg *g, const expr *e, uint32_t dst);
+
+/* Register holding e's value: where it already lives (fields, lets,
+ * comprehension variables) or a new temporary. */
+static uint32_t gen_reg(cg *g, const expr *e) {
+  if ((e->kind == E_IDENT || e->kind == E_SELECT) && e->macro == M_NONE) {
+    switch (e->ref) {
+    case REF_FIELD:
+    case REF_VAR:
+      return (uint32_t)e->ref_index;
+    case REF_NOW:
+      return g->p->now_reg;
+    case REF_LOCAL:
+      return g->local_reg[e->ref_index];
+    case REF_LET: {
+      value v;
+      if (fold_let(g, e->ref_index, &v)) break;
+      uint32_t r = g->let_reg[e->ref_index];
+      const char *saved = g->src_text;
+      g->src_text = g->pf->lets[e->ref_index].name;
+      uint32_t at = emit(g, BC_LETCHK, r, 0, 0);
+      uint32_t mark = g->next_reg;
+      gen_into(g, g->pf->lets[e->ref_index].value, r);
+      g->next_reg = mark;
+      patch_jump(g, at);
+      g->src_text = saved;
+      return r;
+    }
+    default:
+      break;
+    }
+  }
+  uint32_t r = new_reg(g);
+  gen_into(g, e, r);
+  return r;
+}
+
+static const opcode binary_ops[] = {
+    [OP_ADD] = BC_ADD, [OP_SUB] = BC_SUB, [OP_MUL] = BC_MUL, [OP_DIV] = BC_DIV,
+    [OP_MOD] = BC_MOD, [OP_EQ] = BC_EQ,   [OP_NE] = BC_NE,   [OP_LT] = BC_LT,
+    [OP_LE] = BC_LE,   [OP_GT] = BC_GT,   [OP_GE] = BC_GE,   [OP_IN] = BC_IN,
+};
+static const opcode const_ops[] = {
+    [OP_EQ] = BC_EQK, [OP_NE] = BC_NEK, [OP_LT] = BC_LTK, [OP_LE] = BC_LEK,
+    [OP_GT] = BC_GTK, [OP_GE] = BC_GEK, [OP_IN] = BC_INK,
+};
+
+static void gen_logic(cg *g, const expr *e, uint32_t dst) {
+  bool and = e->op == OP_AND;
+  gen_into(g, e->operand, dst);
+  uint32_t mark = g->next_reg;
+  uint32_t sc = emit(g, and ? BC_ANDSC : BC_ORSC, dst, dst, 0);
+  uint32_t rb = gen_reg(g, e->args[0]);
+  emit(g, and ? BC_AND : BC_OR, dst, dst, rb);
+  patch_jump(g, sc);
+  g->next_reg = mark;
+}
+
+static void gen_cond(cg *g, const expr *e, uint32_t dst) {
+  uint32_t mark = g->next_reg;
+  uint32_t rc = gen_reg(g, e->operand);
+  uint32_t test = emit(g, BC_TESTBOOL, dst, rc, 0);
+  uint32_t jelse = emit(g, BC_JFALSE, rc, 0, 0);
+  gen_into(g, e->args[0], dst);
+  uint32_t jend = emit(g, BC_JMP, 0, 0, 0);
+  patch_jump(g, jelse);
+  gen_into(g, e->args[1], dst);
+  patch_jump(g, jend);
+  patch_jump(g, test);
+  g->next_reg = mark;
+}
+
+/* Consecutive registers [first, first+n) holding args. */
+static uint32_t gen_args(cg *g, const expr *target, expr *const *args, int n) {
+  uint32_t first = g->next_reg;
+  uint32_t total = (uint32_t)n + (target ? 1 : 0);
+  for (uint32_t i = 0; i < total; i++) new_reg(g);
+  uint32_t k = first;
+  if (target) gen_into(g, target, k++);
+  for (int i = 0; i < n; i++) gen_into(g, args[i], k++);
+  return first;
+}
+
+static void gen_comprehension(cg *g, const expr *e, uint32_t dst) {
+  uint32_t mark = g->next_reg;
+  uint32_t range = gen_reg(g, e->operand);
+  uint32_t it = new_reg(g);
+  uint32_t x = new_reg(g);
+  if (e->local_slot < 0 || e->local_slot >= MAX_LOCAL_SLOTS) {
+    fail_at(g, e->loc, "comprehensions nested too deeply");
+    return;
+  }
+  g->local_reg[e->local_slot] = x;
+  uint32_t iter = emit(g, BC_ITER, it, range, 0);
+  value init;
+  switch (e->macro) {
+  case M_ALL: init = cv_bool(true); break;
+  case M_EXISTS: init = cv_bool(false); break;
+  case M_EXISTS_ONE: init = cv_int(0); break;
+  default: init = cv_list(NULL, 0); break;
+  }
+  emit(g, BC_LOADK, dst, add_const(g, init), 0);
+  uint32_t head = emit(g, BC_ITERNEXT, x, it, 0);
+  uint32_t body_mark = g->next_reg;
+  uint32_t exit_jump = PROG_NONE, skip = PROG_NONE;
+  const expr *pred = e->args[1];
+  switch (e->macro) {
+  case M_ALL:
+  case M_EXISTS:
+  case M_EXISTS_ONE: {
+    uint32_t rp = gen_reg(g, pred);
+    opcode op = e->macro == M_ALL ? BC_ALLSTEP : e->macro == M_EXISTS ? BC_ANYSTEP : BC_ONESTEP;
+    exit_jump = emit(g, op, dst, rp, 0);
+    break;
+  }
+  case M_FILTER: {
+    uint32_t rp = gen_reg(g, pred);
+    skip = emit(g, BC_FILTER, dst, rp, 0);
+    emit(g, BC_APPEND, dst, x, 0);
+    break;
+  }
+  default: { /* M_MAP: map(x, f) or map(x, p, f) */
+    if (e->nargs == 3) {
+      uint32_t rp = gen_reg(g, pred);
+      skip = emit(g, BC_FILTER, dst, rp, 0);
+    }
+    uint32_t rf = gen_reg(g, e->args[e->nargs - 1]);
+    emit(g, BC_APPEND, dst, rf, 0);
+    break;
+  }
+  }
+  g->next_reg = body_mark;
+  if (skip != PROG_NONE) patch_jump(g, skip);
+  uint32_t loop = emit(g, BC_LOOP, 0, 0, 0);
+  g->code[loop] = INSTR_MAKE(BC_LOOP, 0, 0, loop - head);
+  patch_jump(g, head);
+  if (exit_jump != PROG_NONE) patch_jump(g, exit_jump);
+  if (e->macro == M_EXISTS_ONE) emit(g, BC_ONEEND, dst, dst, 0);
+  uint32_t done = emit(g, BC_JMP, 0, 0, 0);
+  patch_jump(g, iter);
+  emit(g, BC_ITERERR, dst, it, 0);
+  patch_jump(g, done);
+  g->next_reg = mark;
+}
+
+static void gen_call(cg *g, const expr *e, uint32_t dst) {
+  if (e->macro == M_HAS) {
+    const expr *sel = e->args[0];
+    if (sel->ref == REF_FIELD || sel->ref == REF_VAR) {
+      emit(g, BC_HAS, dst, (uint32_t)sel->ref_index, 0);
+    } else {
+      uint32_t mark = g->next_reg;
+      uint32_t rm = gen_reg(g, sel->operand);
+      g->src_text = source_text(g, e->loc);
+      emit(g, BC_HASKEY, dst, rm, add_string_const(g, sel->name));
+      g->next_reg = mark;
+    }
+    return;
+  }
+  if (e->macro != M_NONE) {
+    gen_comprehension(g, e, dst);
+    return;
+  }
+  if (e->ref == REF_EXTERN || !e->builtin) {
+    fail_at(g, e->name_loc, "extern functions are not supported yet: `%s`", e->name);
+    return;
+  }
+  const cel_builtin *fn = e->builtin;
+  uint32_t mark = g->next_reg;
+  value pattern;
+  /* A constant pattern compiles once, when the program loads. */
+  if (strcmp(fn->name, "matches") == 0 && e->nargs == (e->operand ? 1 : 2)) {
+    const expr *subject = e->operand ? e->operand : e->args[0];
+    const expr *pat = e->args[e->nargs - 1];
+    if (fold(g, pat, &pattern) && pattern.kind == CV_STRING) {
+      uint32_t rs = gen_reg(g, subject);
+      g->src_text = source_text(g, e->loc);
+      emit(g, BC_MATCHK, dst, rs, add_const(g, pattern));
+      g->next_reg = mark;
+      return;
+    }
+  }
+  int n = e->nargs + (e->operand ? 1 : 0);
+  uint32_t first = gen_args(g, e->operand, e->args, e->nargs);
+  g->src_text = source_text(g, e->loc);
+  emit(g, BC_CALL, dst, first, add_call(g, fn, n));
+  g->next_reg = mark;
+}
+
+static void gen_into(cg *g, const expr *e, uint32_t dst) {
+  if (g->failed) return;
+  srcloc saved_loc = g->err_loc;
+  g->err_loc = e->loc;
+  value v;
+  if (fold(g, e, &v)) {
+    g->src_text = source_text(g, e->loc);
+    emit(g, BC_LOADK, dst, add_const(g, v), 0);
+    g->err_loc = saved_loc;
+    return;
+  }
+  uint32_t mark = g->next_reg;
+  switch (e->kind) {
+  case E_IDENT:
+  case E_SELECT:
+    if (e->ref == REF_COUNTER) {
+      fail_at(g, e->loc, "counters are not supported yet: `%s`", e->name);
+      break;
+    }
+    if (e->ref != REF_NONE) {
+      uint32_t r = gen_reg(g, e);
+      if (r != dst) {
+        g->src_text = source_text(g, e->loc);
+        emit(g, BC_MOVE, dst, r, 0);
+      }
+      break;
+    }
+    if (e->kind == E_IDENT) {
+      fail_at(g, e->loc, "unresolved name `%s`", e->name);
+      break;
+    }
+    {
+      uint32_t rm = gen_reg(g, e->operand);
+      g->src_text = source_text(g, e->loc);
+      emit(g, BC_SELECT, dst, rm, add_string_const(g, e->name));
+    }
+    break;
+  case E_INDEX: {
+    uint32_t ra = gen_reg(g, e->operand);
+    uint32_t rb = gen_reg(g, e->args[0]);
+    g->src_text = source_text(g, e->loc);
+    emit(g, BC_INDEX, dst, ra, rb);
+    break;
+  }
+  case E_UNARY: {
+    uint32_t ra = gen_reg(g, e->operand);
+    g->src_text = source_text(g, e->loc);
+    emit(g, e->op == OP_NOT ? BC_NOT : BC_NEG, dst, ra, 0);
+    break;
+  }
+  case E_BINARY: {
+    if (e->op == OP_AND || e->op == OP_OR) {
+      gen_logic(g, e, dst);
+      break;
+    }
+    uint32_t ra = gen_reg(g, e->operand);
+    if (e->op >= OP_EQ && e->op <= OP_IN && fold(g, e->args[0], &v)) {
+      g->src_text = source_text(g, e->loc);
+      emit(g, const_ops[e->op], dst, ra, add_const(g, v));
+      break;
+    }
+    uint32_t rb = gen_reg(g, e->args[0]);
+    g->src_text = source_text(g, e->loc);
+    emit(g, binary_ops[e->op], dst, ra, rb);
+    break;
+  }
+  case E_COND:
+    gen_cond(g, e, dst);
+    break;
+  case E_LIST: {
+    uint32_t first = gen_args(g, NULL, e->args, e->nargs);
+    g->src_text = source_text(g, e->loc);
+    emit(g, BC_LIST, dst, first, (uint32_t)e->nargs);
+    break;
+  }
+  case E_MAP: {
+    uint32_t first = gen_args(g, NULL, e->args, e->nargs);
+    g->src_text = source_text(g, e->loc);
+    emit(g, BC_MAP, dst, first, (uint32_t)e->nargs / 2);
+    break;
+  }
+  case E_CALL:
+    gen_call(g, e, dst);
+    break;
+  case E_LITERAL:
+    break; /* folded above */
+  }
+  g->next_reg = mark;
+  g->err_loc = saved_loc;
+}
+
+/* ---- program ---------------------------------------------------------------------------------- */
+
+static const rtype *to_rtype(cg *g, const type *t) {
+  rtype *r = arena_alloc(g->a, sizeof *r);
+  if (!r) {
+    g->failed = true;
+    return NULL;
+  }
+  memset(r, 0, sizeof *r);
+  switch (t ? t->kind : T_DYN) {
+  case T_BOOL: r->kind = CV_BOOL; break;
+  case T_INT: r->kind = CV_INT; break;
+  case T_UINT: r->kind = CV_UINT; break;
+  case T_DOUBLE: r->kind = CV_DOUBLE; break;
+  case T_STRING: r->kind = CV_STRING; break;
+  case T_BYTES: r->kind = CV_BYTES; break;
+  case T_TIMESTAMP: r->kind = CV_TIMESTAMP; break;
+  case T_DURATION: r->kind = CV_DURATION; break;
+  case T_LIST:
+    r->kind = CV_LIST;
+    r->elem = to_rtype(g, t->elem);
+    break;
+  case T_MAP:
+    r->kind = CV_MAP;
+    r->key = to_rtype(g, t->key);
+    r->elem = to_rtype(g, t->elem);
+    break;
+  default: r->kind = RT_ANY; break;
+  }
+  return r;
+}
+
+static void new_block(cg *g) {
+  if (!grow(g, (void **)&g->blocks, &g->capblocks, g->nblocks, sizeof(uint32_t))) return;
+  g->blocks[g->nblocks++] = g->ncode;
+}
+
+static void finish(cg *g) {
+  clause_program *p = g->p;
+  p->code = g->code;
+  p->debug = g->debug;
+  p->ncode = g->ncode;
+  p->consts = g->consts;
+  p->nconsts = g->nconsts;
+  p->calls = g->calls;
+  p->ncalls = g->ncalls;
+  p->obligs = g->obligs;
+  p->nobligs = g->nobligs;
+  p->block_start = g->blocks;
+  p->nblocks = g->nblocks;
+  p->nregs = g->max_reg;
+  if (p->nregs > INSTR_MAX_OPERAND + 1) fail_at(g, g->err_loc, "the policy needs too many registers");
+}
+
+static void setup(cg *g, arena *a, diag_list *d, const policy_file *pf, clause_program *p) {
+  memset(g, 0, sizeof *g);
+  memset(p, 0, sizeof *p);
+  g->a = a;
+  g->d = d;
+  g->pf = pf;
+  g->p = p;
+  g->ctx.scratch = a;
+  g->ctx.regex_match_limit = 100000;
+  p->clock_field = PROG_NONE;
+  p->now_reg = PROG_NONE;
+  p->name = "";
+  p->version = "";
+}
+
+static const rule_effect effect_of[] = {
+    [EFF_ALLOW] = RE_ALLOW, [EFF_FLAG] = RE_FLAG, [EFF_THROTTLE] = RE_THROTTLE,
+    [EFF_DENY] = RE_DENY,   [EFF_SUSPEND] = RE_SUSPEND,
+};
+
+bool codegen_policy(const policy_file *pf, arena *a, diag_list *d, clause_program *p) {
+  cg g0, *g = &g0;
+  setup(g, a, d, pf, p);
+  p->kind = PROG_POLICY;
+  p->name = pf->name ? pf->name : "";
+  p->version = pf->version ? pf->version : "";
+  p->default_effect = pf->default_effect == EFF_DENY ? RE_DENY : RE_ALLOW;
+  p->first_match = pf->combine == COMBINE_FIRST_MATCH;
+  p->on_error_deny = pf->on_error_deny;
+  p->on_store_error_allow = pf->on_store_error_allow;
+
+  if (pf->ncounters) fail_at(g, pf->counters[0].loc, "counters are not supported yet");
+  if (pf->nimports) fail_at(g, pf->imports[0].loc, "imports are not supported yet");
+
+  p->nfields = (uint32_t)pf->nfields;
+  prog_field *fields = arena_alloc(a, (pf->nfields ? pf->nfields : 1) * sizeof *fields);
+  if (!fields) return false;
+  memset(fields, 0, (pf->nfields ? pf->nfields : 1) * sizeof *fields);
+  for (int i = 0; i < pf->nfields; i++) {
+    fields[i].path = pf->fields[i].path;
+    fields[i].type = to_rtype(g, pf->fields[i].ty);
+    fields[i].optional = pf->fields[i].optional;
+    fields[i].clock = pf->fields[i].clock;
+    if (pf->fields[i].clock) p->clock_field = (uint32_t)i;
+  }
+  p->fields = fields;
+  g->next_reg = g->max_reg = p->nfields;
+  p->now_reg = new_reg(g);
+
+  /* Lets: a register each unless constant. */
+  int nl = pf->nlets;
+  g->let_reg = arena_alloc(a, (nl ? nl : 1) * sizeof(uint32_t));
+  g->let_folded = arena_alloc(a, (nl ? nl : 1));
+  g->let_value = arena_alloc(a, (nl ? nl : 1) * sizeof(value));
+  p->let_regs = arena_alloc(a, (nl ? nl : 1) * sizeof(uint32_t));
+  if (!g->let_reg || !g->let_folded || !g->let_value || !p->let_regs) return false;
+  memset(g->let_folded, 0, nl ? nl : 1);
+  for (int i = 0; i < nl; i++) {
+    value v;
+    if (fold_let(g, i, &v)) {
+      g->let_reg[i] = PROG_NONE;
+    } else {
+      g->let_reg[i] = new_reg(g);
+      p->let_regs[p->nlets++] = g->let_reg[i];
+    }
+  }
+  uint32_t temps = g->next_reg;
+
+  p->nrules = (uint32_t)pf->nrules;
+  p->rules = arena_alloc(a, (pf->nrules ? pf->nrules : 1) * sizeof(prog_rule));
+  if (!p->rules) return false;
+  new_block(g);
+  for (int r = 0; r < pf->nrules && !g->failed; r++) {
+    const rule_decl *rd = &pf->rules[r];
+    prog_rule *pr = &p->rules[r];
+    pr->id = rd->id;
+    pr->cite = rd->cite;
+    pr->effect = effect_of[rd->effect];
+    pr->reason_block = PROG_NONE;
+    g->err_loc = rd->loc;
+    g->next_reg = temps;
+
+    uint32_t exits[4];
+    int nexits = 0;
+    uint32_t rw = gen_reg(g, rd->when);
+    g->src_text = source_text(g, rd->when->loc);
+    exits[nexits++] = emit(g, BC_RWHEN, rw, (uint32_t)r, 0);
+    if (rd->unless) {
+      uint32_t ru = gen_reg(g, rd->unless);
+      g->src_text = source_text(g, rd->unless->loc);
+      exits[nexits++] = emit(g, BC_RUNLESS, ru, (uint32_t)r, 0);
+    }
+    if (rd->effect == EFF_THROTTLE && rd->retry_after) {
+      uint32_t rt = gen_reg(g, rd->retry_after);
+      g->src_text = source_text(g, rd->retry_after->loc);
+      exits[nexits++] = emit(g, BC_RRETRY, rt, (uint32_t)r, 0);
+    }
+    if (rd->effect == EFF_SUSPEND) {
+      uint32_t rk = new_reg(g);
+      new_reg(g);
+      gen_into(g, rd->suspend_key, rk);
+      gen_into(g, rd->suspend_for, rk + 1);
+      g->src_text = source_text(g, rd->suspend_key->loc);
+      exits[nexits++] = emit(g, BC_RSUSPEND, rk, (uint32_t)r, 0);
+    }
+    char *label = arena_alloc(a, strlen(rd->id) + 8);
+    if (label) sprintf(label, "rule \"%s\"", rd->id);
+    g->src_text = label;
+    emit(g, BC_RMATCH, 0, (uint32_t)r, 0);
+    for (int t = 0; t < rd->nthens; t++) {
+      const then_clause *th = &rd->thens[t];
+      uint32_t mark = g->next_reg;
+      uint32_t first = gen_args(g, NULL, th->args, th->nargs);
+      if (!grow(g, (void **)&g->obligs, &g->capobligs, g->nobligs, sizeof(prog_oblig))) break;
+      g->obligs[g->nobligs] = (prog_oblig){(uint32_t)r, th->action, (uint32_t)th->nargs};
+      g->src_text = label;
+      emit(g, BC_OBLIG, th->nargs ? first : 0, g->nobligs++, 0);
+      g->next_reg = mark;
+    }
+    if (p->first_match && rd->effect != EFF_FLAG) emit(g, BC_HALT, 0, 0, 0);
+    for (int k = 0; k < nexits; k++) patch_jump(g, exits[k]);
+  }
+  g->src_text = NULL;
+  emit(g, BC_HALT, 0, 0, 0);
+
+  /* One value block per reason. */
+  for (int r = 0; r < pf->nrules && !g->failed; r++) {
+    const rule_decl *rd = &pf->rules[r];
+    if (!rd->reason) continue;
+    g->next_reg = temps;
+    p->rules[r].reason_block = g->nblocks;
+    new_block(g);
+    uint32_t rr = gen_reg(g, rd->reason);
+    g->src_text = source_text(g, rd->reason->loc);
+    emit(g, BC_RET, rr, 0, 0);
+  }
+  finish(g);
+  return !g->failed;
+}
+
+bool codegen_expression(const expr *e, const char *const *vars, int nvars, arena *a,
+                        diag_list *d, clause_program *p) {
+  cg g0, *g = &g0;
+  setup(g, a, d, NULL, p);
+  p->kind = PROG_EXPR;
+  p->nfields = (uint32_t)nvars;
+  prog_field *fields = arena_alloc(a, (nvars ? nvars : 1) * sizeof *fields);
+  rtype *any = arena_alloc(a, sizeof *any);
+  if (!fields || !any) return false;
+  memset(any, 0, sizeof *any);
+  any->kind = RT_ANY;
+  for (int i = 0; i < nvars; i++) {
+    memset(&fields[i], 0, sizeof fields[i]);
+    fields[i].path = vars[i];
+    fields[i].type = any;
+    fields[i].optional = 1;
+  }
+  p->fields = fields;
+  g->next_reg = g->max_reg = p->nfields;
+  p->now_reg = new_reg(g);
+  g->let_reg = NULL;
+  new_block(g);
+  uint32_t r = gen_reg(g, e);
+  g->src_text = NULL;
+  emit(g, BC_RET, r, 0, 0);
+  finish(g);
+  return !g->failed;
+}

@@ -1,0 +1,173 @@
+/*
+ * clause.h - the public C API of libclause.
+ *
+ * clause compiles API terms of service (rule files, `*.clause`) into verified
+ * bytecode and evaluates that bytecode against each request's metadata.
+ *
+ * The objects, and who owns what:
+ *
+ *   clause_options   settings shared by programs (extern allow-list, library
+ *                    path, state store). Owned by the caller; free it after
+ *                    every program loaded with it.
+ *   clause_program   an immutable, verified program. Owned by the caller;
+ *                    shareable by any number of threads at once.
+ *   clause_vm        per-thread evaluation state for one program. Owned by
+ *                    the caller; one thread at a time.
+ *   clause_decision  the result of one evaluation. Everything it points to
+ *                    belongs to the VM and stays valid until the next
+ *                    clause_vm_eval, clause_vm_reset or clause_vm_free on it.
+ *
+ * Every function that returns int returns CLAUSE_OK (0) on success and a
+ * negative clause_status on failure. The library never prints, never exits
+ * and never aborts.
+ */
+#ifndef CLAUSE_H
+#define CLAUSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum clause_status {
+  CLAUSE_OK = 0,
+  CLAUSE_ERR_ARG = -1,     /* a NULL or out-of-range argument */
+  CLAUSE_ERR_NOMEM = -2,   /* out of memory */
+  CLAUSE_ERR_IO = -3,      /* a file could not be read or written */
+  CLAUSE_ERR_COMPILE = -4, /* the rule file does not compile */
+  CLAUSE_ERR_LOAD = -5,    /* bytecode rejected (format, checksum, verifier) */
+  CLAUSE_ERR_TYPE = -6,    /* a value of the wrong type for the field */
+  CLAUSE_ERR_JSON = -7,    /* malformed JSON input */
+  CLAUSE_ERR_EVAL = -8     /* evaluation could not produce a decision */
+} clause_status;
+
+/* Effects a decision can have, in increasing severity. (`flag` never
+ * decides; flagged rules are listed in clause_decision.flags.) */
+typedef enum clause_effect {
+  CLAUSE_ALLOW = 0,
+  CLAUSE_THROTTLE = 1,
+  CLAUSE_DENY = 2,
+  CLAUSE_SUSPEND = 3
+} clause_effect;
+
+/* Filled on failure. `file` is empty when the error has no file; `line` and
+ * `column` are 1-based and 0 when unknown. */
+typedef struct clause_error {
+  char file[256];
+  int line;
+  int column;
+  char message[512];
+} clause_error;
+
+typedef struct clause_options clause_options;
+typedef struct clause_program clause_program;
+typedef struct clause_vm clause_vm;
+
+/* An obligation (`then ACTION(ARGS)`) of a matching rule. `args_json` is a
+ * JSON array holding the arguments' JSON forms (SPEC section 5.4). */
+typedef struct clause_obligation {
+  const char *rule;
+  const char *action;
+  const char *args_json;
+} clause_obligation;
+
+/* An error met during evaluation. `rule` is NULL for errors that belong to
+ * no rule (a missing required field, a store failure). */
+typedef struct clause_eval_error {
+  const char *rule;
+  const char *message;
+} clause_eval_error;
+
+typedef struct clause_decision {
+  clause_effect effect;
+  const char *rule;       /* NULL when the default decided */
+  const char *reason;     /* NULL when the default decided or no reason */
+  const char *cite;       /* NULL when absent */
+  int64_t retry_after_ms; /* -1 unless a throttle with retry_after decided */
+  size_t n_flags;
+  const char *const *flags;
+  size_t n_obligations;
+  const clause_obligation *obligations;
+  size_t n_errors;
+  const clause_eval_error *errors;
+} clause_decision;
+
+/* ---- options ---------------------------------------------------------- */
+
+/* A new options object with the defaults. NULL when out of memory. */
+clause_options *clause_options_new(void);
+/* Frees the options; NULL is fine. Call after every program loaded with
+ * them has been freed. */
+void clause_options_free(clause_options *o);
+/* The folders (colon-separated) from which `extern ... from "LIB"` libraries
+ * may be opened. The string is copied. */
+int clause_options_set_extern_path(clause_options *o, const char *dirs);
+/* Extra folders (colon-separated) searched for `import` modules before the
+ * installed standard library. The string is copied. */
+int clause_options_set_lib_path(clause_options *o, const char *dirs);
+/* The state store: "memory" (the default) or "redis://HOST:PORT[/DB]". */
+int clause_options_set_store(clause_options *o, const char *url, clause_error *err);
+
+/* ---- programs ---------------------------------------------------------- */
+
+/* Compiles a rule file. Returns NULL on failure with `err` (may be NULL)
+ * holding the first error. `opts` may be NULL (defaults). The caller owns
+ * the program. Thread-safe: compiles share nothing. */
+clause_program *clause_compile_file(const char *path, const clause_options *opts,
+                                    clause_error *err);
+/* Loads and verifies bytecode (a `.clb` file's bytes). The bytes are copied
+ * and may be freed after the call. NULL on failure, with `err` saying why. */
+clause_program *clause_load(const void *bytes, size_t len, const clause_options *opts,
+                            clause_error *err);
+/* Writes the program as a `.clb` file. */
+int clause_program_save(const clause_program *p, const char *path, clause_error *err);
+/* Frees a program; NULL is fine. Free its VMs first. */
+void clause_program_free(clause_program *p);
+/* The index of the input field with this dotted path, -1 if unknown. */
+int clause_field_index(const clause_program *p, const char *path);
+
+/* ---- evaluation ---------------------------------------------------------- */
+
+/* Per-thread evaluation state. NULL when out of memory. The program must
+ * outlive the VM. A VM is used by one thread at a time. */
+clause_vm *clause_vm_new(const clause_program *p);
+void clause_vm_free(clause_vm *vm);
+/* Clears every input field (they read as absent). */
+void clause_vm_reset(clause_vm *vm);
+
+/* Setters by field index. Strings and bytes are copied into the VM. A value
+ * of a type the schema does not accept for the field is CLAUSE_ERR_TYPE and
+ * leaves the field as it was. */
+int clause_vm_set_string(clause_vm *vm, int field, const char *s, size_t len);
+int clause_vm_set_int(clause_vm *vm, int field, int64_t v);
+int clause_vm_set_double(clause_vm *vm, int field, double v);
+int clause_vm_set_bool(clause_vm *vm, int field, bool v);
+int clause_vm_set_timestamp(clause_vm *vm, int field, int64_t unix_nanos);
+int clause_vm_set_uint(clause_vm *vm, int field, uint64_t v);
+int clause_vm_set_duration(clause_vm *vm, int field, int64_t nanos);
+int clause_vm_set_bytes(clause_vm *vm, int field, const void *b, size_t len);
+/* Sets one field from its JSON text (any type, lists and maps included). */
+int clause_vm_set_field_json(clause_vm *vm, int field, const char *json, size_t len);
+/* Clears the inputs, then binds a whole request object (SPEC section 8's
+ * binding rules). Malformed JSON: CLAUSE_ERR_JSON with the position in err. */
+int clause_vm_set_json(clause_vm *vm, const char *json, size_t len, clause_error *err);
+
+/* Evaluates the policy on the current inputs. Allocates nothing once the
+ * VM's scratch space has grown to the policy's needs. */
+int clause_vm_eval(clause_vm *vm, clause_decision *out);
+
+/* Writes the decision's JSON form (SPEC section 5.4) into buf (NUL-terminated
+ * when cap > 0) and returns its length as snprintf does: the size needed
+ * when cap is too small. Negative on a bad argument. Allocates nothing. */
+int clause_decision_json(const clause_decision *d, char *buf, size_t cap);
+
+/* The effect's name: "allow", "throttle", "deny" or "suspend". */
+const char *clause_effect_name(clause_effect e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CLAUSE_H */

@@ -1,0 +1,341 @@
+/*
+ * api.c - the runtime half of the public API (clause.h): options, loading,
+ * VMs, setters and evaluation. The compiler's half, clause_compile_file,
+ * is in compiler/compile.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../include/clause.h"
+#include "json.h"
+#include "options.h"
+#include "regex.h"
+#include "vm.h"
+
+static void set_error(clause_error *err, const char *file, int line, int col, const char *msg) {
+  if (!err) return;
+  snprintf(err->file, sizeof err->file, "%s", file ? file : "");
+  err->line = line;
+  err->column = col;
+  snprintf(err->message, sizeof err->message, "%s", msg);
+}
+
+/* ---- options ---------------------------------------------------------------- */
+
+clause_options *clause_options_new(void) {
+  return calloc(1, sizeof(clause_options));
+}
+
+void clause_options_free(clause_options *o) {
+  if (!o) return;
+  free(o->extern_path);
+  free(o->lib_path);
+  free(o->store_url);
+  free(o);
+}
+
+static int replace_string(char **slot, const char *s) {
+  char *copy = NULL;
+  if (s && !(copy = strdup(s))) return CLAUSE_ERR_NOMEM;
+  free(*slot);
+  *slot = copy;
+  return CLAUSE_OK;
+}
+
+int clause_options_set_extern_path(clause_options *o, const char *dirs) {
+  if (!o) return CLAUSE_ERR_ARG;
+  return replace_string(&o->extern_path, dirs);
+}
+
+int clause_options_set_lib_path(clause_options *o, const char *dirs) {
+  if (!o) return CLAUSE_ERR_ARG;
+  return replace_string(&o->lib_path, dirs);
+}
+
+int clause_options_set_store(clause_options *o, const char *url, clause_error *err) {
+  if (!o || !url) {
+    set_error(err, NULL, 0, 0, "no store URL given");
+    return CLAUSE_ERR_ARG;
+  }
+  if (strcmp(url, "memory") != 0) {
+    /* The Redis store arrives with the state store work; refuse clearly. */
+    set_error(err, NULL, 0, 0, "unsupported store URL (only \"memory\" is available in this build)");
+    return CLAUSE_ERR_ARG;
+  }
+  return replace_string(&o->store_url, url);
+}
+
+/* ---- programs ------------------------------------------------------------------ */
+
+clause_program *clause_load(const void *bytes, size_t len, const clause_options *opts,
+                            clause_error *err) {
+  (void)opts;
+  char msg[512];
+  if (!bytes && len) {
+    set_error(err, NULL, 0, 0, "no bytes given");
+    return NULL;
+  }
+  clause_program *p = clb_read(bytes, len, msg, sizeof msg);
+  if (!p) set_error(err, NULL, 0, 0, msg);
+  return p;
+}
+
+int clause_program_save(const clause_program *p, const char *path, clause_error *err) {
+  if (!p || !path) {
+    set_error(err, NULL, 0, 0, "no program or path given");
+    return CLAUSE_ERR_ARG;
+  }
+  outbuf o;
+  ob_init_grow(&o);
+  int rc = clb_write(p, &o);
+  if (rc == CLAUSE_OK && o.oom) rc = CLAUSE_ERR_NOMEM;
+  if (rc != CLAUSE_OK) {
+    ob_free(&o);
+    set_error(err, path, 0, 0, "cannot serialize the program");
+    return rc;
+  }
+  FILE *f = fopen(path, "wb");
+  if (!f || fwrite(o.buf, 1, o.len, f) != o.len || fclose(f) != 0) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "cannot write: %s", strerror(errno));
+    if (f) fclose(f);
+    ob_free(&o);
+    set_error(err, path, 0, 0, msg);
+    return CLAUSE_ERR_IO;
+  }
+  ob_free(&o);
+  return CLAUSE_OK;
+}
+
+void clause_program_free(clause_program *p) {
+  if (!p) return;
+  if (p->regexes)
+    for (uint32_t i = 0; i < p->nconsts; i++) regex_free(p->regexes[i]);
+  free(p->regexes);
+  json_binder_free(p->binder);
+  arena_free(&p->mem);
+  free(p);
+}
+
+int clause_field_index(const clause_program *p, const char *path) {
+  if (!p || !path) return -1;
+  for (uint32_t i = 0; i < p->nfields; i++)
+    if (strcmp(p->fields[i].path, path) == 0) return (int)i;
+  return -1;
+}
+
+/* ---- VMs ------------------------------------------------------------------------ */
+
+clause_vm *clause_vm_new(const clause_program *p) {
+  if (!p) return NULL;
+  clause_vm *vm = calloc(1, sizeof *vm);
+  if (!vm) return NULL;
+  vm->p = p;
+  vm->regs = calloc(p->nregs ? p->nregs : 1, sizeof(value));
+  /* Errors: one per required field, two per rule (condition and reason),
+   * and a few that belong to no rule. */
+  vm->errors_cap = p->nfields + 2 * (size_t)p->nrules + 8;
+  vm->errors = calloc(vm->errors_cap, sizeof *vm->errors);
+  vm->flags = calloc(p->nrules + 1, sizeof *vm->flags);
+  vm->obligs = calloc(p->nobligs + 1, sizeof *vm->obligs);
+  vm->retry_ns = calloc(p->nrules + 1, sizeof *vm->retry_ns);
+  if (!vm->regs || !vm->errors || !vm->flags || !vm->obligs || !vm->retry_ns) {
+    clause_vm_free(vm);
+    return NULL;
+  }
+  arena_init(&vm->input, 1024);
+  arena_init(&vm->scratch, 4096);
+  vm->ctx.scratch = &vm->scratch;
+  vm->ctx.regex_match_limit = REGEX_DEFAULT_MATCH_LIMIT;
+  vm->ctx.regex_cache = regex_cache_new(); /* match data reused by MATCHK */
+  if (!vm->ctx.regex_cache) {
+    clause_vm_free(vm);
+    return NULL;
+  }
+  clause_vm_reset(vm);
+  return vm;
+}
+
+void clause_vm_free(clause_vm *vm) {
+  if (!vm) return;
+  free(vm->regs);
+  free(vm->errors);
+  free(vm->flags);
+  free(vm->obligs);
+  free(vm->retry_ns);
+  regex_cache_free(vm->ctx.regex_cache);
+  arena_free(&vm->input);
+  arena_free(&vm->scratch);
+  free(vm);
+}
+
+void clause_vm_reset(clause_vm *vm) {
+  if (!vm) return;
+  arena_reset(&vm->input);
+  for (uint32_t i = 0; i < vm->p->nfields; i++) vm->regs[i] = vm->p->fields[i].absent;
+}
+
+/* A field index in range whose schema type accepts `kind` (any accepts all). */
+static int check_field(clause_vm *vm, int field, cv_kind kind) {
+  if (!vm || field < 0 || (uint32_t)field >= vm->p->nfields) return CLAUSE_ERR_ARG;
+  uint8_t want = vm->p->fields[field].type->kind;
+  if (want != RT_ANY && want != kind) return CLAUSE_ERR_TYPE;
+  return CLAUSE_OK;
+}
+
+#define SETTER_BODY(kind, make)                                                  \
+  int rc = check_field(vm, field, kind);                                         \
+  if (rc != CLAUSE_OK) return rc;                                                \
+  vm->regs[field] = (make);                                                      \
+  return CLAUSE_OK;
+
+int clause_vm_set_int(clause_vm *vm, int field, int64_t v) { SETTER_BODY(CV_INT, cv_int(v)) }
+int clause_vm_set_uint(clause_vm *vm, int field, uint64_t v) { SETTER_BODY(CV_UINT, cv_uint(v)) }
+int clause_vm_set_double(clause_vm *vm, int field, double v) { SETTER_BODY(CV_DOUBLE, cv_double(v)) }
+int clause_vm_set_bool(clause_vm *vm, int field, bool v) { SETTER_BODY(CV_BOOL, cv_bool(v)) }
+int clause_vm_set_duration(clause_vm *vm, int field, int64_t ns) { SETTER_BODY(CV_DURATION, cv_duration(ns)) }
+
+int clause_vm_set_timestamp(clause_vm *vm, int field, int64_t unix_nanos) {
+  int64_t secs = unix_nanos / 1000000000, nanos = unix_nanos % 1000000000;
+  if (nanos < 0) {
+    nanos += 1000000000;
+    secs--;
+  }
+  SETTER_BODY(CV_TIMESTAMP, cv_timestamp(secs, (uint32_t)nanos))
+}
+
+static int set_text(clause_vm *vm, int field, cv_kind kind, const char *s, size_t len) {
+  int rc = check_field(vm, field, kind);
+  if (rc != CLAUSE_OK) return rc;
+  if ((!s && len) || len > UINT32_MAX) return CLAUSE_ERR_ARG;
+  if (kind == CV_STRING && !cel_utf8_valid(s, len)) return CLAUSE_ERR_TYPE;
+  char *copy = arena_strndup(&vm->input, s ? s : "", len);
+  if (!copy) return CLAUSE_ERR_NOMEM;
+  vm->regs[field] = kind == CV_STRING ? cv_string(copy, (uint32_t)len) : cv_bytes(copy, (uint32_t)len);
+  return CLAUSE_OK;
+}
+
+int clause_vm_set_string(clause_vm *vm, int field, const char *s, size_t len) {
+  return set_text(vm, field, CV_STRING, s, len);
+}
+
+int clause_vm_set_bytes(clause_vm *vm, int field, const void *b, size_t len) {
+  return set_text(vm, field, CV_BYTES, b, len);
+}
+
+int clause_vm_set_field_json(clause_vm *vm, int field, const char *json, size_t len) {
+  if (!vm || field < 0 || (uint32_t)field >= vm->p->nfields || (!json && len)) return CLAUSE_ERR_ARG;
+  json_error jerr;
+  value v = vm->p->fields[field].absent;
+  int rc = json_bind_field(&vm->p->fields[field], json, len, &vm->input, &v, &jerr);
+  if (rc != CLAUSE_OK) return rc;
+  if (v.kind == CV_ERROR && v.flag == CV_ERR_WRONG_TYPE) return CLAUSE_ERR_TYPE;
+  vm->regs[field] = v;
+  return CLAUSE_OK;
+}
+
+int clause_vm_set_json(clause_vm *vm, const char *json, size_t len, clause_error *err) {
+  if (!vm || (!json && len)) {
+    set_error(err, NULL, 0, 0, "no VM or JSON given");
+    return CLAUSE_ERR_ARG;
+  }
+  clause_vm_reset(vm);
+  json_error jerr;
+  int rc = json_bind(vm->p->binder, json ? json : "", len, &vm->input, vm->regs, NULL, &jerr);
+  if (rc != CLAUSE_OK) {
+    set_error(err, NULL, jerr.line, jerr.column, jerr.message);
+    clause_vm_reset(vm);
+  }
+  return rc;
+}
+
+/* ---- evaluation ------------------------------------------------------------------ */
+
+static void finish_decision(clause_vm *vm) {
+  const clause_program *p = vm->p;
+  clause_decision *d = &vm->dec;
+  d->effect = CLAUSE_ALLOW;
+  d->rule = d->reason = d->cite = NULL;
+  d->retry_after_ms = -1;
+  if (vm->decider == PROG_NONE) {
+    d->effect = p->default_effect == RE_DENY ? CLAUSE_DENY : CLAUSE_ALLOW;
+  } else {
+    const prog_rule *r = &p->rules[vm->decider];
+    switch ((rule_effect)vm->best) {
+    case RE_THROTTLE: d->effect = CLAUSE_THROTTLE; break;
+    case RE_DENY: d->effect = CLAUSE_DENY; break;
+    case RE_SUSPEND: d->effect = CLAUSE_SUSPEND; break;
+    default: d->effect = CLAUSE_ALLOW; break;
+    }
+    d->rule = r->id;
+    d->cite = r->cite;
+    if (vm->decider_failed) {
+      outbuf o;
+      size_t need = strlen(r->id) + 2 + strlen(vm->decider_msg) + 1;
+      char *buf = arena_alloc(&vm->scratch, need);
+      if (buf) {
+        ob_init_fixed(&o, buf, need);
+        ob_printf(&o, "%s: %s", r->id, vm->decider_msg);
+        d->reason = ob_cstr(&o);
+      } else {
+        d->reason = r->id;
+      }
+    } else {
+      if (r->effect == RE_THROTTLE && vm->retry_ns[vm->decider] > 0)
+        d->retry_after_ms = (vm->retry_ns[vm->decider] + 999999) / 1000000;
+      if (r->reason_block != PROG_NONE) {
+        value reason;
+        vm_run_block(vm, r->reason_block, &reason);
+        if (reason.kind == CV_STRING) {
+          d->reason = arena_strndup(&vm->scratch, reason.s, reason.n);
+          if (!d->reason) d->reason = r->id;
+        } else {
+          d->reason = r->id;
+          if (reason.kind == CV_ERROR)
+            vm_add_error(vm, r->id, reason.s, reason.n);
+          else {
+            char msg[96];
+            int n = snprintf(msg, sizeof msg, "reason is %s, not string", cv_kind_name((cv_kind)reason.kind));
+            vm_add_error(vm, r->id, msg, (size_t)n);
+          }
+        }
+      }
+    }
+  }
+  d->n_flags = vm->nflags;
+  d->flags = vm->flags;
+  d->n_obligations = vm->nobligs_out;
+  d->obligations = vm->obligs;
+  d->n_errors = vm->nerrors;
+  d->errors = vm->errors;
+}
+
+int clause_vm_eval(clause_vm *vm, clause_decision *out) {
+  if (!vm || !out) return CLAUSE_ERR_ARG;
+  const clause_program *p = vm->p;
+  if (p->kind != PROG_POLICY) return CLAUSE_ERR_ARG;
+  arena_reset(&vm->scratch);
+  for (uint32_t i = 0; i < p->nlets; i++) vm->regs[p->let_regs[i]].kind = CV_UNSET;
+  vm->nerrors = vm->nflags = vm->nobligs_out = 0;
+  vm->decider = PROG_NONE;
+  vm->best = RE_ALLOW;
+  vm->decider_failed = false;
+  vm->stop = false;
+  for (uint32_t r = 0; r < p->nrules; r++) vm->retry_ns[r] = -1;
+
+  /* Required fields that are absent or of the wrong type are listed. */
+  for (uint32_t f = 0; f < p->nfields; f++) {
+    const value *v = &vm->regs[f];
+    if (!p->fields[f].optional && v->kind == CV_ERROR) vm_add_error(vm, NULL, v->s, v->n);
+  }
+  if (p->now_reg != PROG_NONE) {
+    const value *clock = p->clock_field != PROG_NONE ? &vm->regs[p->clock_field] : NULL;
+    vm->regs[p->now_reg] = clock && clock->kind == CV_TIMESTAMP ? *clock : vm_wall_clock();
+  }
+  vm_run_block(vm, 0, NULL);
+  finish_decision(vm);
+  *out = vm->dec;
+  return CLAUSE_OK;
+}

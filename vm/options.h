@@ -1,0 +1,14 @@
+/*
+ * options.h - struct clause_options (opaque in clause.h): settings shared
+ * by the programs loaded with them.
+ */
+#ifndef CLAUSE_OPTIONS_H
+#define CLAUSE_OPTIONS_H
+
+struct clause_options {
+  char *extern_path; /* colon-separated folders, or NULL */
+  char *lib_path;    /* colon-separated folders, or NULL */
+  char *store_url;   /* "memory" (default) or "redis://..." */
+};
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * program.h - a loaded program: bytecode, constants, schema and rule
+ * tables. Built by the loader (clb.c) from `.clb` bytes and verified
+ * (verify.c) before anything runs it; immutable afterwards, so any number
+ * of VMs on any number of threads share it.
+ *
+ * The code generator fills the same struct (in its own arena) and hands it
+ * to clb_write(); every program, freshly compiled or read from a file, then
+ * goes through the one loader and verifier.
+ *
+ * Registers: [0, nfields) are the input fields (field i in register i),
+ * then `now`, the lets, and temporaries.
+ *
+ * Blocks: the code is a sequence of blocks, each ending in a terminator.
+ * Block 0 is the main block (the rules, ending in HALT; or, for an
+ * expression program, the expression, ending in RET). Each rule with a
+ * reason has a block of its own computing the reason (ending in RET).
+ */
+#ifndef CLAUSE_PROGRAM_H
+#define CLAUSE_PROGRAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "cel.h"
+#include "opcodes.h"
+#include "rtype.h"
+#include "value.h"
+
+/* Effects as rules declare them (flag included), in severity order. */
+typedef enum rule_effect {
+  RE_ALLOW = 0, RE_FLAG, RE_THROTTLE, RE_DENY, RE_SUSPEND, RE__COUNT
+} rule_effect;
+
+typedef enum prog_kind { PROG_POLICY = 0, PROG_EXPR = 1 } prog_kind;
+
+#define PROG_NONE UINT32_MAX
+
+typedef struct prog_rule {
+  const char *id;
+  const char *cite;       /* NULL when absent */
+  uint8_t effect;         /* rule_effect */
+  uint32_t reason_block;  /* block index, or PROG_NONE */
+} prog_rule;
+
+typedef struct prog_oblig {
+  uint32_t rule;
+  const char *action;
+  uint32_t nargs;
+} prog_oblig;
+
+typedef struct prog_call {
+  const char *name;       /* builtin name, resolved at load */
+  uint8_t member;
+  uint8_t nargs;
+  const cel_builtin *fn;
+} prog_call;
+
+struct json_binder;
+
+typedef struct clause_program {
+  arena mem;              /* owns everything below (loaded programs) */
+  uint8_t kind;           /* prog_kind */
+  const char *name;       /* policy "NAME", or "" */
+  const char *version;    /* or "" */
+  uint8_t default_effect; /* RE_ALLOW or RE_DENY */
+  uint8_t first_match;    /* combine first_match (else deny_overrides) */
+  uint8_t on_error_deny;
+  uint8_t on_store_error_allow;
+
+  uint32_t nfields;
+  prog_field *fields;
+  uint32_t clock_field;   /* field index, or PROG_NONE */
+  uint32_t now_reg;       /* register holding `now`, or PROG_NONE */
+
+  uint32_t nregs;
+  uint32_t nlets;
+  uint32_t *let_regs;     /* registers reset to UNSET before each eval */
+
+  uint32_t nconsts;
+  value *consts;
+  void **regexes;         /* per constant: compiled regex for MATCHK, or NULL */
+
+  uint32_t ncalls;
+  prog_call *calls;
+
+  uint32_t nrules;
+  prog_rule *rules;
+  uint32_t nobligs;
+  prog_oblig *obligs;
+
+  uint32_t ncode;
+  instr *code;
+  const char **debug;     /* per instruction: source text, or NULL */
+  uint32_t nblocks;
+  uint32_t *block_start;  /* block i is [block_start[i], block_start[i+1]) */
+
+  struct json_binder *binder; /* built at load */
+  bool loaded;            /* owned by `mem` (false: a codegen draft) */
+} clause_program;
+
+/* ---- .clb files (clb.c) ---------------------------------------------------- */
+#define CLB_MAGIC "CLB\x1a"
+#define CLB_VERSION 1
+
+/* Serializes a program (a loaded one or a code generator's draft). */
+int clb_write(const clause_program *p, outbuf *o);
+/* Parses and verifies bytes into a new program; NULL with `err` on failure. */
+clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap);
+
+/* ---- verifier (verify.c) ---------------------------------------------------- */
+/* Checks every instruction and table of a parsed program (SPEC sections 7
+ * and 9). 0 when sound; else -1 with a message naming the instruction.
+ * `check_counts` (optional, size BC__COUNT+8) counts rejections per check. */
+int verify_program(const clause_program *p, char *err, size_t errcap);
+
+/* Which check rejected the last program (for the mutation test's counts). */
+typedef enum verify_check {
+  VC_OK = 0, VC_TABLES, VC_OPCODE, VC_REGISTER, VC_CONSTANT, VC_JUMP, VC_LOOP,
+  VC_TYPE, VC_BLOCK_END, VC__COUNT
+} verify_check;
+extern const char *const verify_check_names[VC__COUNT];
+int verify_program_why(const clause_program *p, char *err, size_t errcap, verify_check *why);
+
+/* ---- disassembler (disasm.c) -------------------------------------------------- */
+void program_disasm(const clause_program *p, outbuf *o);
+
+/* ---- names ------------------------------------------------------------------ */
+const char *rule_effect_name(rule_effect e);
+
+#endif

@@ -1,0 +1,553 @@
+/*
+ * vm.c - the register VM: runs verified blocks and builds the decision.
+ *
+ * Dispatch is computed goto under GCC (one indirect jump per instruction,
+ * better branch prediction) and a plain switch elsewhere or when
+ * CLAUSE_SWITCH_DISPATCH is defined (tests build both).
+ *
+ * Errors are values: an operation on an error operand yields that error,
+ * so a rule's condition carries the first error up to RWHEN, which applies
+ * on_error. The VM never trusts the program beyond what verify.c proved.
+ */
+#include "vm.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "regex.h"
+
+#if defined(__GNUC__) && !defined(CLAUSE_SWITCH_DISPATCH)
+#define VM_COMPUTED_GOTO 1
+#endif
+
+static const value V_TRUE = {.kind = CV_BOOL, .b = true};
+static const value V_FALSE = {.kind = CV_BOOL, .b = false};
+
+static inline bool is_true(const value *v) { return v->kind == CV_BOOL && v->b; }
+static inline bool is_false(const value *v) { return v->kind == CV_BOOL && !v->b; }
+
+value vm_wall_clock(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return cv_timestamp((int64_t)ts.tv_sec, (uint32_t)ts.tv_nsec);
+}
+
+void vm_add_error(clause_vm *vm, const char *rule, const char *msg, size_t n) {
+  if (vm->nerrors >= vm->errors_cap) return; /* sized for the worst case */
+  char *copy = arena_strndup(&vm->scratch, msg, n);
+  vm->errors[vm->nerrors].rule = rule;
+  vm->errors[vm->nerrors].message = copy ? copy : "out of memory";
+  vm->nerrors++;
+}
+
+/* A rule's condition (or retry_after, or suspend key) failed. */
+static void rule_fails(clause_vm *vm, uint32_t r, const value *err, const char *what) {
+  const prog_rule *rule = &vm->p->rules[r];
+  const char *msg;
+  size_t n;
+  char buf[160];
+  if (err->kind == CV_ERROR) {
+    msg = err->s;
+    n = err->n;
+  } else {
+    n = (size_t)snprintf(buf, sizeof buf, "no matching overload: %s is %s, not %s", what,
+                         cv_kind_name((cv_kind)err->kind),
+                         strcmp(what, "condition") == 0 ? "bool" : "a positive duration");
+    if (n >= sizeof buf) n = sizeof buf - 1;
+    msg = buf;
+  }
+  vm_add_error(vm, rule->id, msg, n);
+  if (!vm->p->on_error_deny) return;
+  /* on_error deny: the rule matches as a deny, whatever its own effect. */
+  if (vm->decider == PROG_NONE || RE_DENY > vm->best) {
+    vm->decider = r;
+    vm->best = RE_DENY;
+    vm->decider_failed = true;
+    vm->decider_msg = vm->errors[vm->nerrors - 1].message;
+  }
+  if (vm->p->first_match) vm->stop = true;
+}
+
+static void rule_matches(clause_vm *vm, uint32_t r) {
+  const prog_rule *rule = &vm->p->rules[r];
+  if (rule->effect == RE_FLAG) {
+    vm->flags[vm->nflags++] = rule->id;
+    return;
+  }
+  if (vm->decider == PROG_NONE || rule->effect > vm->best) {
+    vm->decider = r;
+    vm->best = rule->effect;
+    vm->decider_failed = false;
+  }
+}
+
+static void add_obligation(clause_vm *vm, const prog_oblig *ob, const value *args) {
+  /* Render the JSON array twice: once to size it, once into scratch. */
+  outbuf o;
+  ob_init_fixed(&o, NULL, 0);
+  for (int pass = 0; pass < 2; pass++) {
+    ob_putc(&o, '[');
+    for (uint32_t i = 0; i < ob->nargs; i++) {
+      if (i) ob_putc(&o, ',');
+      if (args[i].kind == CV_ERROR)
+        ob_puts(&o, "null"); /* a failing argument becomes null */
+      else
+        cel_to_json(&o, &args[i]);
+    }
+    ob_putc(&o, ']');
+    if (pass == 0) {
+      size_t need = o.len + 1;
+      char *buf = arena_alloc(&vm->scratch, need);
+      if (!buf) return;
+      ob_init_fixed(&o, buf, need);
+    }
+  }
+  clause_obligation *out = &vm->obligs[vm->nobligs_out++];
+  out->rule = vm->p->rules[ob->rule].id;
+  out->action = ob->action;
+  out->args_json = ob_cstr(&o);
+}
+
+/* Compares a register with a constant, with fast paths for the common
+ * string and int cases. */
+static inline void compare_k(cel_ctx *ctx, cel_binop op, value *dst, const value *a,
+                             const value *k) {
+  if (a->kind == CV_ERROR) {
+    *dst = *a;
+    return;
+  }
+  if ((op == CEL_EQ || op == CEL_NE) && a->kind == CV_STRING && k->kind == CV_STRING) {
+    bool eq = a->n == k->n && memcmp(a->s, k->s, a->n) == 0;
+    *dst = (op == CEL_EQ) == eq ? V_TRUE : V_FALSE;
+    return;
+  }
+  if (a->kind == CV_INT && k->kind == CV_INT) {
+    bool r;
+    switch (op) {
+    case CEL_EQ: r = a->i == k->i; break;
+    case CEL_NE: r = a->i != k->i; break;
+    case CEL_LT: r = a->i < k->i; break;
+    case CEL_LE: r = a->i <= k->i; break;
+    case CEL_GT: r = a->i > k->i; break;
+    default: r = a->i >= k->i; break;
+    }
+    *dst = r ? V_TRUE : V_FALSE;
+    return;
+  }
+  cel_binary(ctx, op, dst, a, k);
+}
+
+/* `in` against a constant list of strings: a linear scan of lengths first. */
+static inline void in_k(cel_ctx *ctx, value *dst, const value *a, const value *k) {
+  if (a->kind == CV_ERROR) {
+    *dst = *a;
+    return;
+  }
+  if (a->kind == CV_STRING && k->kind == CV_LIST) {
+    bool all_strings = true, found = false;
+    for (uint32_t i = 0; i < k->n; i++) {
+      const value *e = &k->items[i];
+      if (e->kind != CV_STRING) {
+        all_strings = false;
+        break;
+      }
+      if (e->n == a->n && memcmp(e->s, a->s, a->n) == 0) {
+        found = true;
+        break;
+      }
+    }
+    if (all_strings || found) {
+      *dst = found ? V_TRUE : V_FALSE;
+      return;
+    }
+  }
+  cel_binary(ctx, CEL_IN, dst, a, k);
+}
+
+/* Appends to a list being built by map()/filter(); capacity is the length
+ * rounded up to a power of two, so the list grows by doubling. */
+static void list_append(clause_vm *vm, value *acc, const value *x) {
+  uint32_t n = acc->n;
+  value *items = (value *)acc->items;
+  if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
+    uint32_t cap = n == 0 ? 4 : n * 2;
+    value *grown = arena_alloc(&vm->scratch, cap * sizeof(value));
+    if (!grown) {
+      *acc = cv_static_error("out of memory", 13, CV_ERR_GENERIC);
+      return;
+    }
+    if (n) memcpy(grown, items, n * sizeof(value));
+    items = grown;
+  }
+  items[n] = *x;
+  *acc = cv_list(items, n + 1);
+}
+
+static void build_map(clause_vm *vm, value *dst, const value *kv, uint32_t pairs) {
+  for (uint32_t i = 0; i < 2 * pairs; i++)
+    if (kv[i].kind == CV_ERROR) {
+      *dst = kv[i];
+      return;
+    }
+  value *items = arena_alloc(&vm->scratch, (pairs ? pairs : 1) * 2 * sizeof(value));
+  if (!items) {
+    *dst = cv_static_error("out of memory", 13, CV_ERR_GENERIC);
+    return;
+  }
+  for (uint32_t i = 0; i < pairs; i++) {
+    const value *k = &kv[2 * i];
+    if (k->kind != CV_STRING && k->kind != CV_INT && k->kind != CV_UINT && k->kind != CV_BOOL) {
+      *dst = cv_error(&vm->ctx, "unsupported map key type: %s", cv_kind_name((cv_kind)k->kind));
+      return;
+    }
+    for (uint32_t j = 0; j < i; j++)
+      if (cel_equal(&items[2 * j], k)) {
+        *dst = cv_error(&vm->ctx, "repeated map key");
+        return;
+      }
+    items[2 * i] = *k;
+    items[2 * i + 1] = kv[2 * i + 1];
+  }
+  *dst = cv_map(items, pairs);
+}
+
+static void build_list(clause_vm *vm, value *dst, const value *elems, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++)
+    if (elems[i].kind == CV_ERROR) {
+      *dst = elems[i];
+      return;
+    }
+  value *items = arena_alloc(&vm->scratch, (n ? n : 1) * sizeof(value));
+  if (!items) {
+    *dst = cv_static_error("out of memory", 13, CV_ERR_GENERIC);
+    return;
+  }
+  memcpy(items, elems, n * sizeof(value));
+  *dst = cv_list(items, n);
+}
+
+static void call_builtin(clause_vm *vm, const prog_call *c, value *dst, const value *args) {
+  if (!c->fn->errors_in)
+    for (uint32_t i = 0; i < c->nargs; i++)
+      if (args[i].kind == CV_ERROR) {
+        *dst = args[i];
+        return;
+      }
+  value out;
+  c->fn->fn(&vm->ctx, &out, args, c->nargs);
+  *dst = out;
+}
+
+static void match_k(clause_vm *vm, value *dst, const value *s, uint32_t k) {
+  if (s->kind == CV_ERROR) {
+    *dst = *s;
+    return;
+  }
+  if (s->kind != CV_STRING) {
+    *dst = cv_error(&vm->ctx, "no matching overload: matches on %s", cv_kind_name((cv_kind)s->kind));
+    return;
+  }
+  char err[128];
+  int r = regex_match_cached(vm->p->regexes[k], vm->ctx.regex_cache, s->s, s->n,
+                             vm->ctx.regex_match_limit, err, sizeof err);
+  if (r < 0)
+    *dst = cv_error(&vm->ctx, "%s", err);
+  else
+    *dst = r ? V_TRUE : V_FALSE;
+}
+
+/* (a && b) and (a || b) once both sides are known: `absorb` (false for
+ * AND, true for OR) wins over errors from either side. */
+static inline void logic_combine(cel_ctx *ctx, value *dst, const value *a, const value *b,
+                                 bool absorb) {
+  if (b->kind == CV_BOOL && b->b == absorb) {
+    *dst = *b;
+    return;
+  }
+  const value *bad = a->kind != CV_BOOL ? a : b->kind != CV_BOOL ? b : NULL;
+  if (!bad) {
+    *dst = cv_bool(a->b && b->b ? true : (absorb ? a->b || b->b : false));
+    return;
+  }
+  if (bad->kind == CV_ERROR)
+    *dst = *bad;
+  else
+    *dst = cv_error(ctx, "no matching overload: logical operator on %s", cv_kind_name((cv_kind)bad->kind));
+}
+
+void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
+  const clause_program *p = vm->p;
+  const instr *code = p->code;
+  const value *K = p->consts;
+  value *R = vm->regs;
+  cel_ctx *ctx = &vm->ctx;
+  uint32_t pc = p->block_start[block];
+  instr i;
+  unsigned a, b, c;
+
+#ifdef VM_COMPUTED_GOTO
+  static const void *const dispatch_table[BC__COUNT] = {
+#define OPCODE_LABEL(name, kinds, doc) &&L_##name,
+      CLAUSE_OPCODES(OPCODE_LABEL)
+#undef OPCODE_LABEL
+  };
+#define CASE(name) L_##name:
+#define NEXT()                                                                   \
+  do {                                                                           \
+    i = code[pc++];                                                              \
+    a = INSTR_A(i);                                                              \
+    b = INSTR_B(i);                                                              \
+    c = INSTR_C(i);                                                              \
+    goto *dispatch_table[INSTR_OP(i)];                                           \
+  } while (0)
+#define DISPATCH() NEXT();
+#else
+#define CASE(name) case BC_##name:
+#define NEXT() goto next
+#define DISPATCH()                                                               \
+  next:                                                                          \
+  i = code[pc++];                                                                \
+  a = INSTR_A(i);                                                                \
+  b = INSTR_B(i);                                                                \
+  c = INSTR_C(i);                                                                \
+  switch ((opcode)INSTR_OP(i))
+#endif
+
+  DISPATCH() {
+    CASE(NOP) NEXT();
+    CASE(MOVE) R[a] = R[b]; NEXT();
+    CASE(LOADK) R[a] = K[b]; NEXT();
+    CASE(NOT) cel_not(ctx, &R[a], &R[b]); NEXT();
+    CASE(NEG) {
+      if (R[b].kind == CV_ERROR) R[a] = R[b];
+      else cel_negate(ctx, &R[a], &R[b]);
+      NEXT();
+    }
+#define BINARY(NAME, OP)                                                         \
+  CASE(NAME) {                                                                   \
+    if (R[b].kind == CV_ERROR) R[a] = R[b];                                      \
+    else if (R[c].kind == CV_ERROR) R[a] = R[c];                                 \
+    else cel_binary(ctx, OP, &R[a], &R[b], &R[c]);                              \
+    NEXT();                                                                      \
+  }
+    BINARY(ADD, CEL_ADD)
+    BINARY(SUB, CEL_SUB)
+    BINARY(MUL, CEL_MUL)
+    BINARY(DIV, CEL_DIV)
+    BINARY(MOD, CEL_MOD)
+    BINARY(EQ, CEL_EQ)
+    BINARY(NE, CEL_NE)
+    BINARY(LT, CEL_LT)
+    BINARY(LE, CEL_LE)
+    BINARY(GT, CEL_GT)
+    BINARY(GE, CEL_GE)
+    BINARY(IN, CEL_IN)
+    BINARY(INDEX, CEL_INDEX)
+#undef BINARY
+    CASE(EQK) compare_k(ctx, CEL_EQ, &R[a], &R[b], &K[c]); NEXT();
+    CASE(NEK) compare_k(ctx, CEL_NE, &R[a], &R[b], &K[c]); NEXT();
+    CASE(LTK) compare_k(ctx, CEL_LT, &R[a], &R[b], &K[c]); NEXT();
+    CASE(LEK) compare_k(ctx, CEL_LE, &R[a], &R[b], &K[c]); NEXT();
+    CASE(GTK) compare_k(ctx, CEL_GT, &R[a], &R[b], &K[c]); NEXT();
+    CASE(GEK) compare_k(ctx, CEL_GE, &R[a], &R[b], &K[c]); NEXT();
+    CASE(INK) in_k(ctx, &R[a], &R[b], &K[c]); NEXT();
+    CASE(SELECT) {
+      if (R[b].kind == CV_ERROR) R[a] = R[b];
+      else cel_select(ctx, &R[a], &R[b], K[c].s, K[c].n);
+      NEXT();
+    }
+    CASE(HASKEY) {
+      if (R[b].kind == CV_ERROR) R[a] = R[b];
+      else cel_has_field(ctx, &R[a], &R[b], K[c].s, K[c].n);
+      NEXT();
+    }
+    CASE(HAS) {
+      const value *f = &R[b];
+      R[a] = (f->kind == CV_ERROR && (f->flag == CV_ERR_ABSENT || f->flag == CV_ERR_WRONG_TYPE))
+                 ? V_FALSE
+                 : V_TRUE;
+      NEXT();
+    }
+    CASE(MATCHK) match_k(vm, &R[a], &R[b], c); NEXT();
+    CASE(CALL) call_builtin(vm, &p->calls[c], &R[a], &R[b]); NEXT();
+    CASE(LIST) build_list(vm, &R[a], &R[b], c); NEXT();
+    CASE(MAP) build_map(vm, &R[a], &R[b], c); NEXT();
+    CASE(ANDSC) {
+      if (is_false(&R[b])) {
+        R[a] = V_FALSE;
+        pc += c;
+      }
+      NEXT();
+    }
+    CASE(AND) logic_combine(ctx, &R[a], &R[b], &R[c], false); NEXT();
+    CASE(ORSC) {
+      if (is_true(&R[b])) {
+        R[a] = V_TRUE;
+        pc += c;
+      }
+      NEXT();
+    }
+    CASE(OR) logic_combine(ctx, &R[a], &R[b], &R[c], true); NEXT();
+    CASE(TESTBOOL) {
+      if (R[b].kind != CV_BOOL) {
+        if (R[b].kind == CV_ERROR) R[a] = R[b];
+        else R[a] = cv_error(ctx, "no matching overload: condition is %s, not bool", cv_kind_name((cv_kind)R[b].kind));
+        pc += c;
+      }
+      NEXT();
+    }
+    CASE(JFALSE) {
+      if (is_false(&R[a])) pc += c;
+      NEXT();
+    }
+    CASE(JMP) pc += c; NEXT();
+    CASE(LETCHK) {
+      if (R[a].kind != CV_UNSET) pc += c;
+      NEXT();
+    }
+    CASE(ITER) {
+      const value *range = &R[b];
+      if (range->kind == CV_LIST || range->kind == CV_MAP) {
+        value it = {0};
+        it.kind = CV_ITER;
+        it.flag = range->kind == CV_MAP; /* maps step over key, value pairs */
+        it.items = range->items;
+        it.n = range->n;
+        R[a] = it;
+      } else {
+        if (range->kind == CV_ERROR) R[a] = *range;
+        else R[a] = cv_error(ctx, "no matching overload: cannot iterate over %s", cv_kind_name((cv_kind)range->kind));
+        pc += c;
+      }
+      NEXT();
+    }
+    CASE(ITERNEXT) {
+      value *it = &R[b];
+      if (it->kind != CV_ITER || it->n == 0) {
+        pc += c;
+      } else {
+        R[a] = it->items[0];
+        it->items += it->flag ? 2 : 1;
+        it->n--;
+      }
+      NEXT();
+    }
+    CASE(LOOP) pc -= c + 1; NEXT();
+    CASE(ITERERR) {
+      R[a] = R[b].kind == CV_ERROR ? R[b] : cv_error(ctx, "not an iterable value");
+      NEXT();
+    }
+    CASE(ALLSTEP) {
+      if (is_false(&R[b])) {
+        R[a] = V_FALSE;
+        pc += c;
+      } else if (!is_true(&R[b]) && R[a].kind != CV_ERROR) {
+        R[a] = R[b].kind == CV_ERROR ? R[b] : cv_error(ctx, "no matching overload: predicate is %s, not bool", cv_kind_name((cv_kind)R[b].kind));
+      }
+      NEXT();
+    }
+    CASE(ANYSTEP) {
+      if (is_true(&R[b])) {
+        R[a] = V_TRUE;
+        pc += c;
+      } else if (!is_false(&R[b]) && R[a].kind != CV_ERROR) {
+        R[a] = R[b].kind == CV_ERROR ? R[b] : cv_error(ctx, "no matching overload: predicate is %s, not bool", cv_kind_name((cv_kind)R[b].kind));
+      }
+      NEXT();
+    }
+    CASE(ONESTEP) {
+      if (is_true(&R[b])) {
+        if (R[a].kind == CV_INT) R[a].i++;
+      } else if (!is_false(&R[b])) {
+        R[a] = R[b].kind == CV_ERROR ? R[b] : cv_error(ctx, "no matching overload: predicate is %s, not bool", cv_kind_name((cv_kind)R[b].kind));
+        pc += c;
+      }
+      NEXT();
+    }
+    CASE(ONEEND) {
+      if (R[b].kind == CV_ERROR) R[a] = R[b];
+      else R[a] = (R[b].kind == CV_INT && R[b].i == 1) ? V_TRUE : V_FALSE;
+      NEXT();
+    }
+    CASE(FILTER) {
+      if (is_true(&R[b])) NEXT();
+      if (!is_false(&R[b]) && R[a].kind != CV_ERROR)
+        R[a] = R[b].kind == CV_ERROR ? R[b] : cv_error(ctx, "no matching overload: predicate is %s, not bool", cv_kind_name((cv_kind)R[b].kind));
+      pc += c;
+      NEXT();
+    }
+    CASE(APPEND) {
+      if (R[a].kind == CV_ERROR) NEXT();
+      if (R[b].kind == CV_ERROR) R[a] = R[b];
+      else if (R[a].kind != CV_LIST) R[a] = cv_error(ctx, "not a list");
+      else list_append(vm, &R[a], &R[b]);
+      NEXT();
+    }
+    CASE(RWHEN) {
+      if (!is_true(&R[a])) {
+        if (!is_false(&R[a])) rule_fails(vm, b, &R[a], "condition");
+        if (vm->stop) goto halt;
+        pc += c;
+      }
+      NEXT();
+    }
+    CASE(RUNLESS) {
+      if (!is_false(&R[a])) {
+        if (!is_true(&R[a])) rule_fails(vm, b, &R[a], "condition");
+        if (vm->stop) goto halt;
+        pc += c;
+      }
+      NEXT();
+    }
+    CASE(RRETRY) {
+      if (R[a].kind == CV_DURATION && R[a].i > 0) {
+        vm->retry_ns[b] = R[a].i;
+      } else {
+        if (R[a].kind == CV_DURATION)
+          rule_fails(vm, b, &(value){.kind = CV_ERROR, .s = "retry_after must be a positive duration", .n = 39}, "retry_after");
+        else
+          rule_fails(vm, b, &R[a], "retry_after");
+        if (vm->stop) goto halt;
+        pc += c;
+      }
+      NEXT();
+    }
+    CASE(RSUSPEND) {
+      const value *key = &R[a], *dur = &R[a + 1];
+      const value *bad = key->kind == CV_ERROR ? key : (dur->kind != CV_DURATION || dur->i <= 0) ? dur : NULL;
+      if (bad) {
+        if (bad->kind == CV_DURATION)
+          rule_fails(vm, b, &(value){.kind = CV_ERROR, .s = "suspension must be a positive duration", .n = 38}, "suspend for");
+        else
+          rule_fails(vm, b, bad, "suspend for");
+        if (vm->stop) goto halt;
+        pc += c;
+      }
+      NEXT();
+    }
+    CASE(RMATCH) rule_matches(vm, b); NEXT();
+    CASE(OBLIG) add_obligation(vm, &p->obligs[b], &R[a]); NEXT();
+    CASE(HALT) goto halt;
+    CASE(RET) {
+      if (result) *result = R[a];
+      return;
+    }
+#ifndef VM_COMPUTED_GOTO
+  default:
+    return; /* unreachable: the verifier admits known opcodes only */
+#endif
+  }
+halt:
+  if (result) *result = cv_null();
+}
+
+int vm_eval_value(clause_vm *vm, value *out) {
+  const clause_program *p = vm->p;
+  arena_reset(&vm->scratch);
+  for (uint32_t i = 0; i < p->nlets; i++) vm->regs[p->let_regs[i]].kind = CV_UNSET;
+  if (p->now_reg != PROG_NONE) vm->regs[p->now_reg] = vm_wall_clock();
+  vm->nerrors = vm->nflags = vm->nobligs_out = 0;
+  vm_run_block(vm, 0, out);
+  return CLAUSE_OK;
+}

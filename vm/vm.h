@@ -1,0 +1,46 @@
+/*
+ * vm.h - per-thread evaluation state (struct clause_vm) and the
+ * interpreter's entry points. The program is shared and read-only; all that
+ * an evaluation writes lives here.
+ */
+#ifndef CLAUSE_VM_H
+#define CLAUSE_VM_H
+
+#include "../include/clause.h"
+#include "program.h"
+
+struct clause_vm {
+  const clause_program *p;
+  value *regs;           /* p->nregs registers; inputs first */
+  arena input;           /* strings, lists and maps of bound inputs */
+  arena scratch;         /* everything one evaluation makes; reset per eval */
+  cel_ctx ctx;
+
+  /* The decision being built; arrays sized from the program at vm_new. */
+  clause_decision dec;
+  const char **flags;          /* cap: nrules */
+  clause_obligation *obligs;   /* cap: nobligs */
+  clause_eval_error *errors;   /* cap: errors_cap */
+  size_t nflags, nobligs_out, nerrors, errors_cap;
+  int64_t *retry_ns;           /* per rule: retry_after of a throttle, -1 */
+  uint32_t decider;            /* rule index or PROG_NONE */
+  uint8_t best;                /* rule_effect of the decider so far */
+  bool decider_failed;         /* decided through on_error deny */
+  const char *decider_msg;     /* its error message */
+  bool stop;                   /* first_match decided */
+};
+
+/* Runs block `block` of the program; for value blocks, *result is the
+ * block's value. */
+void vm_run_block(clause_vm *vm, uint32_t block, value *result);
+
+/* Adds an error to the decision (rule may be NULL). */
+void vm_add_error(clause_vm *vm, const char *rule, const char *msg, size_t n);
+
+/* Evaluates an expression program (PROG_EXPR) on the bound inputs. */
+int vm_eval_value(clause_vm *vm, value *out);
+
+/* The current time for `now` when no @clock field is bound. */
+value vm_wall_clock(void);
+
+#endif
