@@ -395,7 +395,7 @@ static int field_match(const field_decl *f, expr **nodes, int n) {
 
 /* A chain whose root is an input root: the longest declared path it starts
  * with is the field; deeper selections are on the field's value. */
-static const type *resolve_field(checker *c, expr **nodes, int n, bool presence, int *presence_field) {
+static const type *resolve_field(checker *c, expr **nodes, int n, bool presence) {
   const policy_file *pf = c->pf;
   int best = -1, best_len = 0, partial = 0, partial_field = -1;
   for (int i = 0; i < pf->nfields; i++) {
@@ -415,10 +415,7 @@ static const type *resolve_field(checker *c, expr **nodes, int n, bool presence,
     if (not_constant(c, node, pf->fields[best].path)) return node->ty;
     const type *fty = pf->fields[best].ty;
     set_ref(node, REF_FIELD, best, fty && fty->kind != T_ERROR ? fty : prim(T_DYN));
-    if (presence && best_len == n) {
-      *presence_field = best;
-      return node->ty;
-    }
+    if (presence && best_len == n) return node->ty; /* a presence test, not a read */
     field_read(c, node, best);
     return select_values(c, nodes, best_len, n, presence);
   }
@@ -449,16 +446,16 @@ static const type *resolve_field(checker *c, expr **nodes, int n, bool presence,
  * that names the thing gets the ref; the nodes inside it stay unresolved
  * (dyn), the nodes outside are selections on its value. With `presence`
  * the outermost node is has()'s test: a field path there is a presence
- * test (*presence_field), anything else tests a map key. */
-static const type *resolve_chain_at(checker *c, expr **nodes, int n, bool presence, int *presence_field);
+ * test, anything else tests a map key. */
+static const type *resolve_chain_at(checker *c, expr **nodes, int n, bool presence);
 
-static const type *resolve_chain(checker *c, expr **nodes, int n, bool presence, int *presence_field) {
-  const type *t = resolve_chain_at(c, nodes, n, presence, presence_field);
+static const type *resolve_chain(checker *c, expr **nodes, int n, bool presence) {
+  const type *t = resolve_chain_at(c, nodes, n, presence);
   nodes[n - 1]->ty = t ? t : prim(T_DYN); /* the error of an inner node, too */
   return nodes[n - 1]->ty;
 }
 
-static const type *resolve_chain_at(checker *c, expr **nodes, int n, bool presence, int *presence_field) {
+static const type *resolve_chain_at(checker *c, expr **nodes, int n, bool presence) {
   expr *id = nodes[0];
   bool rooted = id->name[0] == '.';
   const char *root = ident_name(id);
@@ -487,7 +484,7 @@ static const type *resolve_chain_at(checker *c, expr **nodes, int n, bool presen
   if (ent) {
     switch (ent->kind) {
     case NK_FIELD_ROOT:
-      return resolve_field(c, nodes, n, presence, presence_field);
+      return resolve_field(c, nodes, n, presence);
     case NK_LET:
       if (not_constant(c, id, root) || bare_has(c, id, presence, n)) return id->ty;
       set_ref(id, REF_LET, ent->index, ck_let_type(c, ent->index, id->loc));
@@ -693,7 +690,7 @@ static bool builtin_namespace(const char *prefix) {
 
 static const char *const macro_names[] = {"has", "all", "exists", "exists_one", "filter", "map"};
 
-static void report_unknown_function(checker *c, expr *e, const char *name) {
+static void report_unknown_function(checker *c, srcloc at, const char *name) {
   name_list cands = {0};
   int count = cel_builtin_count();
   for (int i = 0; i < count; i++) {
@@ -704,8 +701,8 @@ static void report_unknown_function(checker *c, expr *e, const char *name) {
   for (int i = 0; i < c->nnames; i++)
     if (c->names[i].kind == NK_EXTERN) names_add(c, &cands, c->names[i].name);
   const char *s = suggest(name, &cands);
-  if (s) unresolved(c, e->name_loc, "unknown function `%s`; did you mean `%s`?", name, s);
-  else unresolved(c, e->name_loc, "unknown function `%s`", name);
+  if (s) unresolved(c, at, "unknown function `%s`; did you mean `%s`?", name, s);
+  else unresolved(c, at, "unknown function `%s`", name);
 }
 
 static const char *count_text(checker *c, int lo, int hi) {
@@ -732,8 +729,7 @@ static const type *visit_has(checker *c, expr *e) {
   expr *nodes[MAX_CHAIN];
   int n = chain_of(arg, nodes);
   if (n > 0) {
-    int field = -1;
-    const type *t = resolve_chain(c, nodes, n, true, &field);
+    const type *t = resolve_chain(c, nodes, n, true);
     if (is_error(t)) return t;
   } else if (arg->kind == E_SELECT && arg->operand) {
     const type *ot = ck_expr(c, arg->operand);
@@ -864,9 +860,7 @@ static const type *visit_call(checker *c, expr *e) {
         srcloc at = e->name_loc;
         at.line = nodes[0]->loc.line;
         at.col = nodes[0]->loc.col;
-        expr tmp = *e;
-        tmp.name_loc = at;
-        report_unknown_function(c, &tmp, qualified);
+        report_unknown_function(c, at, qualified);
         return c->report_types ? prim(T_ERROR) : prim(T_DYN);
       }
     }
@@ -897,7 +891,7 @@ static const type *visit_call(checker *c, expr *e) {
       unresolved(c, e->name_loc,
                  member ? "`%s` is not a method: call it as %s(...)" : "`%s` is a method: call it as x.%s(...)",
                  e->name, e->name);
-    else report_unknown_function(c, e, e->name);
+    else report_unknown_function(c, e->name_loc, e->name);
     return c->report_types ? prim(T_ERROR) : prim(T_DYN);
   }
   e->builtin = b;
@@ -1114,8 +1108,7 @@ const type *ck_expr(checker *c, expr *e) {
   case E_SELECT:
     n = chain_of(e, nodes);
     if (n > 0) {
-      int unused = -1;
-      resolve_chain(c, nodes, n, false, &unused);
+      resolve_chain(c, nodes, n, false);
       return e->ty; /* resolve_chain typed every node of the chain */
     }
     if (e->kind == E_IDENT || !e->operand) {

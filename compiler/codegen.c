@@ -455,8 +455,15 @@ static void gen_call(cg *g, const expr *e, uint32_t dst) {
     gen_comprehension(g, e, dst);
     return;
   }
-  if (e->ref == REF_EXTERN || !e->builtin) {
+  if (e->ref == REF_EXTERN) {
     fail_at(g, e->name_loc, "extern functions are not supported yet: `%s`", e->name);
+    return;
+  }
+  if (!e->builtin) { /* unchecked expressions only, as for unknown names */
+    char msg[300];
+    snprintf(msg, sizeof msg, "no matching overload: unknown function '%s'", e->name);
+    g->src_text = source_text(g, e->loc);
+    emit(g, BC_ERROR, dst, add_string_const(g, arena_strndup(g->a, msg, strlen(msg))), 0);
     return;
   }
   const cel_builtin *fn = e->builtin;
@@ -509,7 +516,12 @@ static void gen_into(cg *g, const expr *e, uint32_t dst) {
       break;
     }
     if (e->kind == E_IDENT) {
-      fail_at(g, e->loc, "unresolved name `%s`", e->name);
+      /* Only unchecked expressions (`disable_check`) get here: as in CEL,
+       * an unknown name is an evaluation error, not a compile error. */
+      char msg[300];
+      snprintf(msg, sizeof msg, "no such attribute: undeclared reference to '%s'", e->name);
+      g->src_text = source_text(g, e->loc);
+      emit(g, BC_ERROR, dst, add_string_const(g, arena_strndup(g->a, msg, strlen(msg))), 0);
       break;
     }
     {
@@ -641,6 +653,40 @@ static void setup(cg *g, arena *a, diag_list *d, const policy_file *pf, clause_p
   p->version = "";
 }
 
+/* A rule's `when` that is a chain `c1 && c2 && ...`: each conjunct jumps
+ * to the next rule as soon as it is false (false absorbs errors, so
+ * nothing after it matters); only when none is false are the values
+ * combined, so that an error among them still fails the rule. A rule that
+ * does not match thus costs its first false conjunct and one jump. */
+#define MAX_CONJUNCTS 32
+
+static int flatten_and(const expr *e, const expr **out, int n) {
+  if (e->kind == E_BINARY && e->op == OP_AND && n < MAX_CONJUNCTS - 1) {
+    n = flatten_and(e->operand, out, n);
+    return flatten_and(e->args[0], out, n);
+  }
+  if (n < MAX_CONJUNCTS) out[n++] = e;
+  return n;
+}
+
+static uint32_t gen_condition(cg *g, const expr *when, uint32_t *exits, int *nexits) {
+  const expr *conj[MAX_CONJUNCTS];
+  value v;
+  int n = fold(g, when, &v) ? 1 : flatten_and(when, conj, 0);
+  if (n <= 1 || n == MAX_CONJUNCTS) return gen_reg(g, when);
+  uint32_t regs[MAX_CONJUNCTS];
+  for (int i = 0; i < n; i++) {
+    regs[i] = gen_reg(g, conj[i]);
+    g->src_text = source_text(g, conj[i]->loc);
+    exits[(*nexits)++] = emit(g, BC_JFALSE, regs[i], 0, 0);
+  }
+  uint32_t dst = new_reg(g);
+  g->src_text = source_text(g, when->loc);
+  emit(g, BC_AND, dst, regs[0], regs[1]);
+  for (int i = 2; i < n; i++) emit(g, BC_AND, dst, dst, regs[i]);
+  return dst;
+}
+
 static const rule_effect effect_of[] = {
     [EFF_ALLOW] = RE_ALLOW, [EFF_FLAG] = RE_FLAG, [EFF_THROTTLE] = RE_THROTTLE,
     [EFF_DENY] = RE_DENY,   [EFF_SUSPEND] = RE_SUSPEND,
@@ -708,9 +754,9 @@ bool codegen_policy(const policy_file *pf, arena *a, diag_list *d, clause_progra
     g->err_loc = rd->loc;
     g->next_reg = temps;
 
-    uint32_t exits[4];
+    uint32_t exits[4 + MAX_CONJUNCTS];
     int nexits = 0;
-    uint32_t rw = gen_reg(g, rd->when);
+    uint32_t rw = gen_condition(g, rd->when, exits, &nexits);
     g->src_text = source_text(g, rd->when->loc);
     exits[nexits++] = emit(g, BC_RWHEN, rw, (uint32_t)r, 0);
     if (rd->unless) {

@@ -1241,8 +1241,8 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, pstate *ps) {
   } else {
     /* Groups stand for their members: an expression, not every word that
      * can begin one. */
-    alternatives alts = {.n = 0};
-    bool expression = want[YYSYMBOL_BANG];
+    alternatives alts = {.n = 0}, ordered = {.n = 0};
+    bool expression = want[YYSYMBOL_NUMBER]; /* literals begin expressions only */
     if (expression) alt_add(&alts, "an expression", YYSYMBOL_YYEMPTY);
     bool field_name = want[YYSYMBOL_BQNAME];
     if (field_name) alt_add(&alts, "a field name", YYSYMBOL_YYEMPTY);
@@ -1274,10 +1274,19 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, pstate *ps) {
       if (identifier && (k == YYSYMBOL_IDENT || is_ident_word(k))) continue;
       alt_add(&alts, NULL, k);
     }
-    for (int i = 0; i < alts.n; i++) {
-      ob_puts(&o, i == 0 ? ", expected " : i == alts.n - 1 ? " or " : ", ");
-      if (alts.text[i]) ob_puts(&o, alts.text[i]);
-      else put_symbol(&o, alts.sym[i]);
+    /* closing brackets and the end of the file last: "',' or ')'" */
+    for (int pass = 0; pass < 2; pass++)
+      for (int i = 0; i < alts.n; i++) {
+        yysymbol_kind_t k = alts.sym[i];
+        bool last = k == YYSYMBOL_RPAREN || k == YYSYMBOL_RBRACKET || k == YYSYMBOL_RBRACE || k == YYSYMBOL_YYEOF;
+        if (last != (pass == 1)) continue;
+        ordered.text[ordered.n] = alts.text[i];
+        ordered.sym[ordered.n++] = k;
+      }
+    for (int i = 0; i < ordered.n; i++) {
+      ob_puts(&o, i == 0 ? ", expected " : i == ordered.n - 1 ? " or " : ", ");
+      if (ordered.text[i]) ob_puts(&o, ordered.text[i]);
+      else put_symbol(&o, ordered.sym[i]);
     }
     if (la == YYSYMBOL_ASSIGN && want[YYSYMBOL_EQ]) ob_puts(&o, " (did you mean '=='?)");
     else if (la == YYSYMBOL_MINUS && ps->prev_kind == TK_BANG) ob_puts(&o, " (write !(-x): CEL does not mix ! and -)");

@@ -140,8 +140,7 @@ clause_vm *clause_vm_new(const clause_program *p) {
   vm->errors = calloc(vm->errors_cap, sizeof *vm->errors);
   vm->flags = calloc(p->nrules + 1, sizeof *vm->flags);
   vm->obligs = calloc(p->nobligs + 1, sizeof *vm->obligs);
-  vm->retry_ns = calloc(p->nrules + 1, sizeof *vm->retry_ns);
-  if (!vm->regs || !vm->errors || !vm->flags || !vm->obligs || !vm->retry_ns) {
+  if (!vm->regs || !vm->errors || !vm->flags || !vm->obligs) {
     clause_vm_free(vm);
     return NULL;
   }
@@ -164,7 +163,6 @@ void clause_vm_free(clause_vm *vm) {
   free(vm->errors);
   free(vm->flags);
   free(vm->obligs);
-  free(vm->retry_ns);
   regex_cache_free(vm->ctx.regex_cache);
   arena_free(&vm->input);
   arena_free(&vm->scratch);
@@ -283,8 +281,8 @@ static void finish_decision(clause_vm *vm) {
         d->reason = r->id;
       }
     } else {
-      if (r->effect == RE_THROTTLE && vm->retry_ns[vm->decider] > 0)
-        d->retry_after_ms = (vm->retry_ns[vm->decider] + 999999) / 1000000;
+      if (r->effect == RE_THROTTLE && vm->decider_retry_ns > 0)
+        d->retry_after_ms = (vm->decider_retry_ns + 999999) / 1000000;
       if (r->reason_block != PROG_NONE) {
         value reason;
         vm_run_block(vm, r->reason_block, &reason);
@@ -323,7 +321,7 @@ int clause_vm_eval(clause_vm *vm, clause_decision *out) {
   vm->best = RE_ALLOW;
   vm->decider_failed = false;
   vm->stop = false;
-  for (uint32_t r = 0; r < p->nrules; r++) vm->retry_ns[r] = -1;
+  vm->pending_retry_ns = vm->decider_retry_ns = -1;
 
   /* Required fields that are absent or of the wrong type are listed. */
   for (uint32_t f = 0; f < p->nfields; f++) {

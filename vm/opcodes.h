@@ -33,6 +33,7 @@
   OPCODE(NOP,      "___", "")                                                         \
   OPCODE(MOVE,     "wr_", "R[A] := R[B]")                                             \
   OPCODE(LOADK,    "wk_", "R[A] := K[B]")                                             \
+  OPCODE(ERROR,    "ws_", "R[A] := an error with message K[B]")                       \
   OPCODE(NOT,      "wr_", "R[A] := !R[B]")                                            \
   OPCODE(NEG,      "wr_", "R[A] := -R[B]")                                            \
   OPCODE(ADD,      "wrr", "R[A] := R[B] + R[C]")                                      \

@@ -79,7 +79,9 @@ static void rule_matches(clause_vm *vm, uint32_t r) {
     vm->decider = r;
     vm->best = rule->effect;
     vm->decider_failed = false;
+    vm->decider_retry_ns = vm->pending_retry_ns;
   }
+  vm->pending_retry_ns = -1;
 }
 
 static void add_obligation(clause_vm *vm, const prog_oblig *ob, const value *args) {
@@ -138,8 +140,8 @@ static inline void compare_k(cel_ctx *ctx, cel_binop op, value *dst, const value
   cel_binary(ctx, op, dst, a, k);
 }
 
-/* `in` against a constant list of strings: a linear scan of lengths first. */
-static inline void in_k(cel_ctx *ctx, value *dst, const value *a, const value *k) {
+/* `in` on a list of strings: a linear scan comparing lengths first. */
+static inline void in_list(cel_ctx *ctx, value *dst, const value *a, const value *k) {
   if (a->kind == CV_ERROR) {
     *dst = *a;
     return;
@@ -163,6 +165,19 @@ static inline void in_k(cel_ctx *ctx, value *dst, const value *a, const value *k
     }
   }
   cel_binary(ctx, CEL_IN, dst, a, k);
+}
+
+/* m[key] on a map with string keys: compare lengths before bytes. */
+static inline void index_fast(cel_ctx *ctx, value *dst, const value *m, const value *key) {
+  if (m->kind == CV_MAP && key->kind == CV_STRING) {
+    const value *kv = m->items;
+    for (uint32_t i = 0; i < m->n; i++, kv += 2)
+      if (kv->kind == CV_STRING && kv->n == key->n && memcmp(kv->s, key->s, key->n) == 0) {
+        *dst = kv[1];
+        return;
+      }
+  }
+  cel_binary(ctx, CEL_INDEX, dst, m, key);
 }
 
 /* Appends to a list being built by map()/filter(); capacity is the length
@@ -318,6 +333,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     CASE(NOP) NEXT();
     CASE(MOVE) R[a] = R[b]; NEXT();
     CASE(LOADK) R[a] = K[b]; NEXT();
+    CASE(ERROR) R[a] = cv_static_error(K[b].s, K[b].n, CV_ERR_GENERIC); NEXT();
     CASE(NOT) cel_not(ctx, &R[a], &R[b]); NEXT();
     CASE(NEG) {
       if (R[b].kind == CV_ERROR) R[a] = R[b];
@@ -342,8 +358,17 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     BINARY(LE, CEL_LE)
     BINARY(GT, CEL_GT)
     BINARY(GE, CEL_GE)
-    BINARY(IN, CEL_IN)
-    BINARY(INDEX, CEL_INDEX)
+    CASE(IN) {
+      if (R[c].kind == CV_ERROR) R[a] = R[b].kind == CV_ERROR ? R[b] : R[c];
+      else in_list(ctx, &R[a], &R[b], &R[c]);
+      NEXT();
+    }
+    CASE(INDEX) {
+      if (R[b].kind == CV_ERROR) R[a] = R[b];
+      else if (R[c].kind == CV_ERROR) R[a] = R[c];
+      else index_fast(ctx, &R[a], &R[b], &R[c]);
+      NEXT();
+    }
 #undef BINARY
     CASE(EQK) compare_k(ctx, CEL_EQ, &R[a], &R[b], &K[c]); NEXT();
     CASE(NEK) compare_k(ctx, CEL_NE, &R[a], &R[b], &K[c]); NEXT();
@@ -351,7 +376,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     CASE(LEK) compare_k(ctx, CEL_LE, &R[a], &R[b], &K[c]); NEXT();
     CASE(GTK) compare_k(ctx, CEL_GT, &R[a], &R[b], &K[c]); NEXT();
     CASE(GEK) compare_k(ctx, CEL_GE, &R[a], &R[b], &K[c]); NEXT();
-    CASE(INK) in_k(ctx, &R[a], &R[b], &K[c]); NEXT();
+    CASE(INK) in_list(ctx, &R[a], &R[b], &K[c]); NEXT();
     CASE(SELECT) {
       if (R[b].kind == CV_ERROR) R[a] = R[b];
       else cel_select(ctx, &R[a], &R[b], K[c].s, K[c].n);
@@ -502,7 +527,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     }
     CASE(RRETRY) {
       if (R[a].kind == CV_DURATION && R[a].i > 0) {
-        vm->retry_ns[b] = R[a].i;
+        vm->pending_retry_ns = R[a].i;
       } else {
         if (R[a].kind == CV_DURATION)
           rule_fails(vm, b, &(value){.kind = CV_ERROR, .s = "retry_after must be a positive duration", .n = 39}, "retry_after");

@@ -22,7 +22,8 @@ struct clause_vm {
   clause_obligation *obligs;   /* cap: nobligs */
   clause_eval_error *errors;   /* cap: errors_cap */
   size_t nflags, nobligs_out, nerrors, errors_cap;
-  int64_t *retry_ns;           /* per rule: retry_after of a throttle, -1 */
+  int64_t pending_retry_ns;     /* retry_after of the rule being matched, -1 */
+  int64_t decider_retry_ns;     /* retry_after of the decider, -1 */
   uint32_t decider;            /* rule index or PROG_NONE */
   uint8_t best;                /* rule_effect of the decider so far */
   bool decider_failed;         /* decided through on_error deny */
