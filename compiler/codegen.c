@@ -653,11 +653,13 @@ static void setup(cg *g, arena *a, diag_list *d, const policy_file *pf, clause_p
   p->version = "";
 }
 
-/* A rule's `when` that is a chain `c1 && c2 && ...`: each conjunct jumps
- * to the next rule as soon as it is false (false absorbs errors, so
- * nothing after it matters); only when none is false are the values
- * combined, so that an error among them still fails the rule. A rule that
- * does not match thus costs its first false conjunct and one jump. */
+/* A rule's `when` as a chain of conjuncts `c1 && c2 && ...`: each jumps to
+ * the next rule as soon as it is false (false absorbs errors, so nothing
+ * after it matters); an error is kept aside as the rule's pending error,
+ * and RCOND fails the rule with it only when no conjunct was false. A rule
+ * that does not match thus costs its first false conjunct: one
+ * instruction when that is a has(), an `==`/`!=` or an `in` against a
+ * constant. */
 #define MAX_CONJUNCTS 32
 
 static int flatten_and(const expr *e, const expr **out, int n) {
@@ -669,22 +671,41 @@ static int flatten_and(const expr *e, const expr **out, int n) {
   return n;
 }
 
-static uint32_t gen_condition(cg *g, const expr *when, uint32_t *exits, int *nexits) {
+static void gen_conjunct(cg *g, const expr *c, uint32_t *exits, int *nexits) {
+  uint32_t mark = g->next_reg;
+  value k;
+  const expr *arg = c->kind == E_CALL && c->macro == M_HAS ? c->args[0] : NULL;
+  if (arg && (arg->ref == REF_FIELD || arg->ref == REF_VAR)) {
+    g->src_text = source_text(g, c->loc);
+    exits[(*nexits)++] = emit(g, BC_CJABSENT, (uint32_t)arg->ref_index, 0, 0);
+  } else if (c->kind == E_BINARY && (c->op == OP_EQ || c->op == OP_NE || c->op == OP_IN) &&
+             !fold(g, c->operand, &k) && fold(g, c->args[0], &k)) {
+    uint32_t r = gen_reg(g, c->operand);
+    g->src_text = source_text(g, c->loc);
+    opcode op = c->op == OP_EQ ? BC_CJEQK : c->op == OP_NE ? BC_CJNEK : BC_CJINK;
+    exits[(*nexits)++] = emit(g, op, r, add_const(g, k), 0);
+  } else {
+    uint32_t r = gen_reg(g, c);
+    g->src_text = source_text(g, c->loc);
+    exits[(*nexits)++] = emit(g, BC_CJFALSE, r, 0, 0);
+  }
+  g->next_reg = mark;
+}
+
+/* Emits the rule's condition; its exits jump to the next rule. */
+static void gen_when(cg *g, const rule_decl *rd, uint32_t rule, uint32_t *exits, int *nexits) {
   const expr *conj[MAX_CONJUNCTS];
   value v;
-  int n = fold(g, when, &v) ? 1 : flatten_and(when, conj, 0);
-  if (n <= 1 || n == MAX_CONJUNCTS) return gen_reg(g, when);
-  uint32_t regs[MAX_CONJUNCTS];
-  for (int i = 0; i < n; i++) {
-    regs[i] = gen_reg(g, conj[i]);
-    g->src_text = source_text(g, conj[i]->loc);
-    exits[(*nexits)++] = emit(g, BC_JFALSE, regs[i], 0, 0);
+  int n = fold(g, rd->when, &v) ? 0 : flatten_and(rd->when, conj, 0);
+  if (n == 0 || n == MAX_CONJUNCTS) {
+    uint32_t rw = gen_reg(g, rd->when);
+    g->src_text = source_text(g, rd->when->loc);
+    exits[(*nexits)++] = emit(g, BC_RWHEN, rw, rule, 0);
+    return;
   }
-  uint32_t dst = new_reg(g);
-  g->src_text = source_text(g, when->loc);
-  emit(g, BC_AND, dst, regs[0], regs[1]);
-  for (int i = 2; i < n; i++) emit(g, BC_AND, dst, dst, regs[i]);
-  return dst;
+  for (int i = 0; i < n; i++) gen_conjunct(g, conj[i], exits, nexits);
+  g->src_text = source_text(g, rd->when->loc);
+  exits[(*nexits)++] = emit(g, BC_RCOND, 0, rule, 0);
 }
 
 static const rule_effect effect_of[] = {
@@ -756,9 +777,7 @@ bool codegen_policy(const policy_file *pf, arena *a, diag_list *d, clause_progra
 
     uint32_t exits[4 + MAX_CONJUNCTS];
     int nexits = 0;
-    uint32_t rw = gen_condition(g, rd->when, exits, &nexits);
-    g->src_text = source_text(g, rd->when->loc);
-    exits[nexits++] = emit(g, BC_RWHEN, rw, (uint32_t)r, 0);
+    gen_when(g, rd, (uint32_t)r, exits, &nexits);
     if (rd->unless) {
       uint32_t ru = gen_reg(g, rd->unless);
       g->src_text = source_text(g, rd->unless->loc);

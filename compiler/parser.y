@@ -240,8 +240,11 @@ static void clause_yyerror(srcloc *loc, pstate *ps, const char *msg);
 #define PUSH(ps, arr, n, cap)                                                          \
   __extension__({                                                                      \
     __typeof__(arr) slot_ = NULL;                                                      \
-    if ((n) < (cap) || grow_array((ps), (void **)&(arr), &(cap), sizeof *(arr)))       \
-      slot_ = memset(&(arr)[(n)++], 0, sizeof *(arr));                                 \
+    if ((n) == (cap)) {                                                                \
+      __typeof__(arr) grown_ = grow_array((ps), (arr), &(cap), sizeof *(arr));         \
+      if (grown_) (arr) = grown_;                                                      \
+    }                                                                                  \
+    if ((n) < (cap)) slot_ = memset(&(arr)[(n)++], 0, sizeof *(arr));                  \
     slot_;                                                                             \
   })
 
@@ -272,7 +275,7 @@ struct settings_acc {
   int n, cap;
 };
 
-static bool grow_array(pstate *ps, void **arr, int *cap, size_t elsize);
+static void *grow_array(pstate *ps, void *arr, int *cap, size_t elsize);
 static void *ps_alloc(pstate *ps, size_t n);
 static const char *ps_concat(pstate *ps, const char *a, const char *b);
 static bool span_has_error(const pstate *ps, srcloc span);
@@ -290,7 +293,7 @@ static xexpr x_call(pstate *ps, expr *target, int target_depth, const char *name
                     xlist args, srcloc loc);
 static xexpr x_index(pstate *ps, xexpr operand, srcloc bracket, xexpr index, srcloc loc);
 static xexpr x_aggregate(pstate *ps, expr_kind kind, xlist items, srcloc loc);
-static xexpr x_nest(pstate *ps, xexpr inner, srcloc open, srcloc loc);
+static xexpr x_nest(pstate *ps, xexpr inner, srcloc open);
 static xchain x_chain(pstate *ps, xchain chain, expr_op op, srcloc oploc);
 static xexpr x_prefixed(pstate *ps, xchain chain, xexpr operand, bool negation, srcloc loc);
 static bool xlist_push(pstate *ps, xlist *l, xexpr x);
@@ -407,14 +410,15 @@ policy_decl
   ;
 
 policy_head
-  : POLICY STRING LBRACE          { $$ = $2; @$.end_line = @2.end_line; @$.end_col = @2.end_col; }
+  : kw_policy STRING LBRACE          { $$ = $2; @$.end_line = @2.end_line; @$.end_col = @2.end_col; }
   ;
 
 settings
   : %empty                        { CHECK($$ = ps_alloc(ps, sizeof *$$)); }
   | settings setting_name setting_value {
       $$ = $1;
-      if (!span_has_error(ps, (srcloc){@2.src, @2.line, @2.col, @3.end_line, @3.end_col})) {
+      /* (a setting read from the few tokens after an error is likely debris) */
+      if (!YYRECOVERING() && !span_has_error(ps, (srcloc){@2.src, @2.line, @2.col, @3.end_line, @3.end_col})) {
         setting *s = PUSH(ps, $$->v, $$->n, $$->cap);
         CHECK(s);
         s->name = $2;
@@ -440,7 +444,7 @@ setting_value
 /* ---- import ----------------------------------------------------------------- */
 
 import_decl
-  : IMPORT STRING {
+  : kw_import STRING {
       if (!span_has_error(ps, @$)) {
         import_decl *im = PUSH(ps, ps->file->imports, ps->file->nimports, ps->cap_imports);
         CHECK(im);
@@ -449,7 +453,7 @@ import_decl
         im->loc = im->alias_loc = @2;
       }
     }
-  | IMPORT STRING AS ident {
+  | kw_import STRING AS ident {
       if (!span_has_error(ps, @$)) {
         import_decl *im = PUSH(ps, ps->file->imports, ps->file->nimports, ps->cap_imports);
         CHECK(im);
@@ -464,7 +468,7 @@ import_decl
 /* ---- input ------------------------------------------------------------------- */
 
 input_decl
-  : INPUT LBRACE fields RBRACE
+  : kw_input LBRACE fields RBRACE
   ;
 
 fields
@@ -473,7 +477,8 @@ fields
       srcloc span = @2;
       span.end_line = @5.end_line;
       span.end_col = @5.end_col;
-      add_field(ps, $2, @2, $3, $4, $5, span);
+      /* a field read from the few tokens after an error is likely debris */
+      if (!YYRECOVERING()) add_field(ps, $2, @2, $3, $4, $5, span);
       CHECK(!ps->oom);
     }
   | fields error                  { brackets_drop_to_decl(ps); }
@@ -510,7 +515,7 @@ type
 /* ---- let, extern, counter ------------------------------------------------------- */
 
 let_decl
-  : LET ident ASSIGN expr {
+  : kw_let ident ASSIGN expr {
       $4 = x_unary_check(ps, $4);
       if (!span_has_error(ps, @$)) {
         let_decl *l = PUSH(ps, ps->file->lets, ps->file->nlets, ps->cap_lets);
@@ -523,7 +528,7 @@ let_decl
   ;
 
 extern_decl
-  : EXTERN FN ident LPAREN params RPAREN ARROW type extern_from {
+  : kw_extern FN ident LPAREN params RPAREN ARROW type extern_from {
       if (!span_has_error(ps, @$)) {
         extern_decl *x = PUSH(ps, ps->file->externs, ps->file->nexterns, ps->cap_externs);
         CHECK(x);
@@ -556,7 +561,7 @@ extern_from
   ;
 
 counter_decl
-  : COUNTER ident KEY expr WINDOW expr counter_amount counter_on {
+  : kw_counter ident KEY expr WINDOW expr counter_amount counter_on {
       $4 = x_unary_check(ps, $4);
       $6 = x_unary_check(ps, $6);
       if (!span_has_error(ps, @$)) {
@@ -624,7 +629,7 @@ rule_decl
   ;
 
 rule_head
-  : RULE STRING LBRACE            { $$ = $2; @$ = @2; }
+  : kw_rule STRING LBRACE            { $$ = $2; @$ = @2; }
   ;
 
 items
@@ -634,13 +639,13 @@ items
   ;
 
 item
-  : CITE STRING {
+  : kw_cite STRING {
       CHECK($$ = ps_alloc(ps, sizeof *$$));
       $$->kind = ITEM_CITE;
       $$->loc = @1;
       $$->cite = $2.v.s;
     }
-  | REASON expr {
+  | kw_reason expr {
       $2 = x_unary_check(ps, $2);
       CHECK($$ = ps_alloc(ps, sizeof *$$));
       $$->kind = ITEM_REASON;
@@ -659,7 +664,7 @@ item
       $$->when = $3.e;
       $$->unless = $5.e;
     }
-  | THEN ident LPAREN args RPAREN {
+  | kw_then ident LPAREN args RPAREN {
       CHECK($$ = ps_alloc(ps, sizeof *$$));
       $$->kind = ITEM_THEN;
       $$->loc = @1;
@@ -668,11 +673,11 @@ item
   ;
 
 effect_clause
-  : ALLOW                         { CHECK($$ = ps_alloc(ps, sizeof *$$)); $$->kind = ITEM_EFFECT; $$->loc = @1; $$->effect = EFF_ALLOW; }
-  | DENY                          { CHECK($$ = ps_alloc(ps, sizeof *$$)); $$->kind = ITEM_EFFECT; $$->loc = @1; $$->effect = EFF_DENY; }
-  | FLAG                          { CHECK($$ = ps_alloc(ps, sizeof *$$)); $$->kind = ITEM_EFFECT; $$->loc = @1; $$->effect = EFF_FLAG; }
-  | THROTTLE                      { CHECK($$ = ps_alloc(ps, sizeof *$$)); $$->kind = ITEM_EFFECT; $$->loc = @1; $$->effect = EFF_THROTTLE; }
-  | THROTTLE RETRY_AFTER expr {
+  : kw_allow                      { CHECK($$ = ps_alloc(ps, sizeof *$$)); $$->kind = ITEM_EFFECT; $$->loc = @1; $$->effect = EFF_ALLOW; }
+  | kw_deny                       { CHECK($$ = ps_alloc(ps, sizeof *$$)); $$->kind = ITEM_EFFECT; $$->loc = @1; $$->effect = EFF_DENY; }
+  | kw_flag                       { CHECK($$ = ps_alloc(ps, sizeof *$$)); $$->kind = ITEM_EFFECT; $$->loc = @1; $$->effect = EFF_FLAG; }
+  | kw_throttle                   { CHECK($$ = ps_alloc(ps, sizeof *$$)); $$->kind = ITEM_EFFECT; $$->loc = @1; $$->effect = EFF_THROTTLE; }
+  | kw_throttle RETRY_AFTER expr {
       $3 = x_unary_check(ps, $3);
       CHECK($$ = ps_alloc(ps, sizeof *$$));
       $$->kind = ITEM_EFFECT;
@@ -680,7 +685,7 @@ effect_clause
       $$->effect = EFF_THROTTLE;
       $$->retry_after = $3.e;
     }
-  | SUSPEND expr FOR expr {
+  | kw_suspend expr FOR expr {
       $2 = x_unary_check(ps, $2);
       $4 = x_unary_check(ps, $4);
       CHECK($$ = ps_alloc(ps, sizeof *$$));
@@ -712,12 +717,12 @@ test_decl
   ;
 
 test_head
-  : TEST STRING LBRACE            { $$ = $2; @$ = @2; }
+  : kw_test STRING LBRACE            { $$ = $2; @$ = @2; }
   ;
 
 steps
   : %empty                        { CHECK($$ = ps_alloc(ps, sizeof *$$)); }
-  | steps GIVEN expr expects {
+  | steps kw_given expr expects {
       $3 = x_unary_check(ps, $3);
       $$ = $1;
       test_step *s = PUSH(ps, $$->steps, $$->n, $$->cap);
@@ -736,9 +741,9 @@ expects
   ;
 
 expect_clause
-  : EXPECT expect_effect          { $$ = (expect_clause){false, $2, NULL, @$}; }
-  | EXPECT expect_effect STRING   { $$ = (expect_clause){false, $2, $3.v.s, @$}; }
-  | EXPECT FLAGGED STRING         { $$ = (expect_clause){true, EFF_FLAG, $3.v.s, @$}; }
+  : kw_expect expect_effect        { $$ = (expect_clause){false, $2, NULL, @$}; }
+  | kw_expect expect_effect STRING { $$ = (expect_clause){false, $2, $3.v.s, @$}; }
+  | kw_expect FLAGGED STRING      { $$ = (expect_clause){true, EFF_FLAG, $3.v.s, @$}; }
   ;
 
 /* `expect flag` parses: the checker explains `expect flagged`. */
@@ -749,6 +754,29 @@ expect_effect
   | SUSPEND                       { $$ = EFF_SUSPEND; }
   | FLAG                          { $$ = EFF_FLAG; }
   ;
+
+/* ---- keywords that begin a declaration or an item ----------------------------------------
+ * Once one is read after a syntax error, the parser is back on track:
+ * yyerrok lets the next error be reported (bison waits for three tokens). */
+
+kw_policy: POLICY { yyerrok; } ;
+kw_import: IMPORT { yyerrok; } ;
+kw_input: INPUT { yyerrok; } ;
+kw_let: LET { yyerrok; } ;
+kw_extern: EXTERN { yyerrok; } ;
+kw_counter: COUNTER { yyerrok; } ;
+kw_rule: RULE { yyerrok; } ;
+kw_test: TEST { yyerrok; } ;
+kw_cite: CITE { yyerrok; } ;
+kw_reason: REASON { yyerrok; } ;
+kw_then: THEN { yyerrok; } ;
+kw_allow: ALLOW { yyerrok; } ;
+kw_deny: DENY { yyerrok; } ;
+kw_flag: FLAG { yyerrok; } ;
+kw_throttle: THROTTLE { yyerrok; } ;
+kw_suspend: SUSPEND { yyerrok; } ;
+kw_given: GIVEN { yyerrok; } ;
+kw_expect: EXPECT { yyerrok; } ;
 
 /* ---- names ------------------------------------------------------------------------------- */
 
@@ -854,7 +882,7 @@ primary
       $$ = x_call(ps, NULL, 0, name, name_loc, $4, @$);
       CHECK($$.e);
     }
-  | LPAREN expr RPAREN            { $$ = x_nest(ps, $2, @1, @$); }
+  | LPAREN expr RPAREN            { $$ = x_nest(ps, $2, @1); }
   | LBRACKET RBRACKET             { $$ = x_aggregate(ps, E_LIST, (xlist){0}, @$); CHECK($$.e); }
   | LBRACKET exprs RBRACKET       { $$ = x_aggregate(ps, E_LIST, $2, @$); CHECK($$.e); }
   | LBRACKET exprs COMMA RBRACKET { $$ = x_aggregate(ps, E_LIST, $2, @$); CHECK($$.e); }
@@ -902,16 +930,16 @@ static void *ps_alloc(pstate *ps, size_t n) {
   return p;
 }
 
-static bool grow_array(pstate *ps, void **arr, int *cap, size_t elsize) {
+/* The array moved to room for twice as many (*cap updated), or NULL. */
+static void *grow_array(pstate *ps, void *arr, int *cap, size_t elsize) {
   int ncap = *cap ? *cap * 2 : 4;
-  void *p = arena_grow(ps->a, *arr, (size_t)*cap * elsize, (size_t)ncap * elsize);
+  void *p = ncap > 0 ? arena_grow(ps->a, arr, (size_t)*cap * elsize, (size_t)ncap * elsize) : NULL;
   if (!p) {
     ps->oom = true;
-    return false;
+    return NULL;
   }
-  *arr = p;
   *cap = ncap;
-  return true;
+  return p;
 }
 
 static const char *ps_concat(pstate *ps, const char *a, const char *b) {
@@ -935,9 +963,8 @@ static bool pos_before(int line1, int col1, int line2, int col2) {
 /* Remembers where an error is, so that the declaration holding it can be
  * left out. */
 static void record_error(pstate *ps, int line, int col) {
-  if (ps->nerrors == ps->cap_errors && !grow_array(ps, (void **)&ps->errors, &ps->cap_errors, sizeof *ps->errors))
-    return;
-  ps->errors[ps->nerrors++] = (srcloc){ps->src, line, col, line, col};
+  srcloc *slot = PUSH(ps, ps->errors, ps->nerrors, ps->cap_errors);
+  if (slot) *slot = (srcloc){ps->src, line, col, line, col};
 }
 
 void parse_error_at(pstate *ps, srcloc loc, const char *fmt, ...) {
@@ -951,15 +978,15 @@ void parse_error_at(pstate *ps, srcloc loc, const char *fmt, ...) {
 }
 
 /* Was an error reported inside `span` (an error at its very end belongs to
- * what follows)? Errors are recorded roughly in source order, the scanner
- * running at most one token ahead of the parser. */
+ * what follows)? Errors are recorded in source order but for the last few
+ * (the scanner runs a token ahead of the parser's actions), so the search
+ * stops at the first older one before the span. */
 static bool span_has_error(const pstate *ps, srcloc span) {
   for (int i = ps->nerrors - 1; i >= 0; i--) {
     const srcloc *e = &ps->errors[i];
-    if (!pos_before(e->line, e->col, span.line, span.col) &&
-        pos_before(e->line, e->col, span.end_line, span.end_col))
-      return true;
-    if (pos_before(e->line, e->col, span.line, span.col) && i < ps->nerrors - 2) break;
+    bool before = pos_before(e->line, e->col, span.line, span.col);
+    if (!before && pos_before(e->line, e->col, span.end_line, span.end_col)) return true;
+    if (before && i < ps->nerrors - 4) break;
   }
   return false;
 }
@@ -1000,12 +1027,12 @@ bool parse_bracket_open(pstate *ps, char c, srcloc loc) {
     ps->stop = true;
     return false;
   }
-  if (ps->nbrackets == ps->cap_brackets &&
-      !grow_array(ps, (void **)&ps->brackets, &ps->cap_brackets, sizeof *ps->brackets)) {
+  open_bracket *slot = PUSH(ps, ps->brackets, ps->nbrackets, ps->cap_brackets);
+  if (!slot) {
     ps->stop = true;
     return false;
   }
-  ps->brackets[ps->nbrackets++] = b;
+  *slot = b;
   if (!b.decl) ps->expr_brackets++;
   return true;
 }
@@ -1168,9 +1195,14 @@ static void put_unexpected(outbuf *o, const pstate *ps, yysymbol_kind_t k) {
   case YYSYMBOL_IDENT:
     ob_printf(o, "identifier `%.*s`", (int)n, text);
     return;
-  case YYSYMBOL_NUMBER:
+  case YYSYMBOL_NUMBER: {
+    bool hex = n > 1 && text[0] == '0' && text[1] == 'x';
+    bool duration = !hex && n > 0 && strchr("smhd", text[n - 1]) != NULL;
+    ob_printf(o, "%s `%.*s%s`", duration ? "duration" : "number", (int)n, text, cut ? "..." : "");
+    return;
+  }
   case YYSYMBOL_BQNAME:
-    ob_printf(o, "`%.*s%s`", (int)n, text, cut ? "..." : "");
+    ob_printf(o, "backticked name %.*s%s", (int)n, text, cut ? "..." : "");
     return;
   case YYSYMBOL_STRING:
   case YYSYMBOL_BYTES:
@@ -1251,15 +1283,13 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, pstate *ps) {
     bool words = expression || field_name; /* every word is taken */
     bool declaration = !words && want[YYSYMBOL_POLICY] && want[YYSYMBOL_RULE] && !want[YYSYMBOL_IDENT];
     if (declaration) alt_add(&alts, "a declaration", YYSYMBOL_YYEMPTY);
-    bool rule_item = !words && want[YYSYMBOL_CITE] && want[YYSYMBOL_THEN] && want[YYSYMBOL_DENY];
+    bool rule_item = !words && want[YYSYMBOL_CITE] && want[YYSYMBOL_THEN] && want[YYSYMBOL_DENY] && !want[YYSYMBOL_IDENT];
     if (rule_item) alt_add(&alts, "a rule item", YYSYMBOL_YYEMPTY);
-    bool setting = !words && want[YYSYMBOL_VERSION] && want[YYSYMBOL_IDENT] && !want[YYSYMBOL_WINDOW];
-    if (setting) alt_add(&alts, "a setting", YYSYMBOL_YYEMPTY);
-    bool identifier = !words && !setting && want[YYSYMBOL_IDENT];
-    if (identifier) {
-      bool words = want[YYSYMBOL_WINDOW];
-      alt_add(&alts, words || ps->prev_kind == TK_AT ? "an identifier" : "a type", YYSYMBOL_YYEMPTY);
-    }
+    bool setting_name = !words && want[YYSYMBOL_VERSION] && want[YYSYMBOL_IDENT] && !want[YYSYMBOL_WINDOW];
+    if (setting_name) alt_add(&alts, "a setting", YYSYMBOL_YYEMPTY);
+    bool identifier = !words && !setting_name && want[YYSYMBOL_IDENT];
+    if (identifier) /* a lone IDENT is wanted for type names (and after '@') */
+      alt_add(&alts, want[YYSYMBOL_WINDOW] || ps->prev_kind == TK_AT ? "an identifier" : "a type", YYSYMBOL_YYEMPTY);
     for (int i = 0; i < n; i++) {
       yysymbol_kind_t k = exp[i];
       if (expression && starts_expression(k)) continue;
@@ -1267,7 +1297,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, pstate *ps) {
       if (declaration && is_decl_symbol(k)) continue;
       if (rule_item && (k == YYSYMBOL_CITE || k == YYSYMBOL_REASON || k == YYSYMBOL_THEN || is_effect_word(k)))
         continue;
-      if (setting && (k == YYSYMBOL_IDENT || (k >= YYSYMBOL_VERSION && k <= YYSYMBOL_ON_STORE_ERROR))) continue;
+      if (setting_name && (k == YYSYMBOL_IDENT || (k >= YYSYMBOL_VERSION && k <= YYSYMBOL_ON_STORE_ERROR))) continue;
       if (field_name && (is_word(k) || k == YYSYMBOL_BQNAME) && k != YYSYMBOL_TRUE && k != YYSYMBOL_FALSE &&
           k != YYSYMBOL_NUL && k != YYSYMBOL_IN)
         continue;
@@ -1288,12 +1318,15 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, pstate *ps) {
       if (ordered.text[i]) ob_puts(&o, ordered.text[i]);
       else put_symbol(&o, ordered.sym[i]);
     }
+    /* An expression bracket opened on another line may be the culprit. */
+    if (closer_wanted && !open->decl && open->loc.line != loc->line) put_close_note(&o, open);
+    bool line_start = ps->prev_end_line < loc->line;
     if (la == YYSYMBOL_ASSIGN && want[YYSYMBOL_EQ]) ob_puts(&o, " (did you mean '=='?)");
     else if (la == YYSYMBOL_MINUS && ps->prev_kind == TK_BANG) ob_puts(&o, " (write !(-x): CEL does not mix ! and -)");
     else if (la == YYSYMBOL_BANG && ps->prev_kind == TK_MINUS) ob_puts(&o, " (write -(!x): CEL does not mix - and !)");
-    else if (is_reserved(la) && (want[YYSYMBOL_IDENT] || want[YYSYMBOL_BANG]))
+    else if (is_reserved(la) && (want[YYSYMBOL_IDENT] || want[YYSYMBOL_NUMBER]) &&
+             !(ps->file && line_start && is_decl_symbol(la))) /* a `let` beginning a line begins a declaration */
       ob_printf(&o, " (`%.*s` is a reserved word)", (int)ps->tok_len, ps->src->text + ps->tok_off);
-    if (closer_wanted && open->loc.line != loc->line) put_close_note(&o, open);
   }
   /* A syntax error is shown at the token that cannot go on, but it belongs
    * to what came before: the token may well begin the next declaration. */
@@ -1461,8 +1494,7 @@ static xexpr x_aggregate(pstate *ps, expr_kind kind, xlist items, srcloc loc) {
 }
 
 /* Parentheses make no node, but they count as a level. */
-static xexpr x_nest(pstate *ps, xexpr inner, srcloc open, srcloc loc) {
-  (void)loc;
+static xexpr x_nest(pstate *ps, xexpr inner, srcloc open) {
   inner.depth++;
   check_depth(ps, inner.depth, open);
   return inner;
@@ -1693,8 +1725,12 @@ static void run_parser(pstate *ps) {
     ps->oom = true;
     return;
   }
-  if (setjmp(ps->fatal) == 0) {
-    /* The scanner reads a copy of the text, in the arena. */
+  if (ps->src->len > INT_MAX / 2) {
+    srcloc at = {ps->src, 1, 1, 1, 1};
+    parse_error_at(ps, at, "the file is too large (%zu bytes)", ps->src->len);
+  } else if (setjmp(ps->fatal) == 0) {
+    /* The scanner reads a copy of the text, in the arena. Its only fatal
+     * errors are allocation failures here, before the parse starts. */
     clause_yy_scan_bytes(ps->src->text, (int)ps->src->len, ps->scanner);
     clause_yyparse(ps);
   } else {

@@ -4,8 +4,9 @@
  *
  * Values are compared through a small printer of our own that keeps map
  * entries in stored order (so "last value wins, at the first position" is
- * visible): i:3 u:3 d:1.5 s:"x" b:hex true null ts:RFC3339 dur:1.5s [..]
- * {k:v,..} err(FLAG):"message".
+ * visible): i:3 u:3 d:1.5 s:"x" b:hex true null ts:SECS.NANOS dur:NANOSns
+ * [..] {k:v,..} err(FLAG):"message". Times print as raw numbers so that the
+ * tests do not depend on the time formatter.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +21,6 @@
 
 #include "../include/clause.h"
 #include "arena.h"
-#include "cel.h"
 #include "json.h"
 #include "rtype.h"
 #include "value.h"
@@ -59,12 +59,10 @@ static void put_value(outbuf *o, const value *v) {
     for (uint32_t i = 0; i < v->n; i++) ob_printf(o, "%02x", (unsigned char)v->s[i]);
     break;
   case CV_TIMESTAMP:
-    ob_puts(o, "ts:");
-    cel_format_timestamp(o, v->i, v->n);
+    ob_printf(o, "ts:%lld.%09u", (long long)v->i, (unsigned)v->n);
     break;
   case CV_DURATION:
-    ob_puts(o, "dur:");
-    cel_format_duration(o, v->i);
+    ob_printf(o, "dur:%lldns", (long long)v->i);
     break;
   case CV_LIST:
     ob_putc(o, '[');
@@ -432,7 +430,7 @@ static const bind_case bind_cases[] = {
      "\"headers\":{\"ua\":\"curl\"},\"extra\":{\"k\":[1,null]},\"at\":\"2024-05-01T10:00:00Z\","
      "\"ttl\":\"1.5s\",\"blob\":\"aGVsbG8=\"},\"client\":{\"ip\":\"10.0.0.1\"},\"unknown\":[1,{}]}",
      "0=s:\"acct_1\" 1=s:\"pro\" 2=i:42 3=u:7 4=d:0.5 5=true 6=[s:\"a\",s:\"b\"] "
-     "7={s:\"ua\":s:\"curl\"} 8={s:\"k\":[d:1,null]} 9=ts:2024-05-01T10:00:00Z 10=dur:1.500s "
+     "7={s:\"ua\":s:\"curl\"} 8={s:\"k\":[d:1,null]} 9=ts:1714557600.000000000 10=dur:1500000000ns "
      "11=b:68656c6c6f 12=s:\"10.0.0.1\""},
     /* null is absent; non-objects on the path leave fields absent */
     {"{\"account\":{\"id\":null,\"age\":null},\"n\":null}", ""},
@@ -513,11 +511,11 @@ static const bind_case bind_cases[] = {
     {"{\"request\":{\"meta\":{\"a\":null,\"b\":[1],\"a\":\"x\"}}}", "19={s:\"a\":s:\"x\",s:\"b\":[d:1]}"},
     {"{\"anys\":[1,\"a\",null,[]]}", "17=[d:1,s:\"a\",null,[]]"},
     /* timestamp, duration, bytes */
-    {"{\"request\":{\"at\":\"2024-05-01T12:00:00.250+02:00\"}}", "9=ts:2024-05-01T10:00:00.250Z"},
-    {"{\"request\":{\"at\":\"2024-05-01T10:00:00\\u005a\"}}", "9=ts:2024-05-01T10:00:00Z"},
+    {"{\"request\":{\"at\":\"2024-05-01T12:00:00.250+02:00\"}}", "9=ts:1714557600.250000000"},
+    {"{\"request\":{\"at\":\"2024-05-01T10:00:00\\u005a\"}}", "9=ts:1714557600.000000000"},
     {"{\"request\":{\"at\":\"nope\"}}", "9=" WT("request.at", "timestamp", "string")},
     {"{\"request\":{\"at\":5}}", "9=" WT("request.at", "timestamp", "number")},
-    {"{\"request\":{\"ttl\":\"-2h45m\"}}", "10=dur:-9900s"},
+    {"{\"request\":{\"ttl\":\"-2h45m\"}}", "10=dur:-9900000000000ns"},
     {"{\"request\":{\"ttl\":\"1.5\"}}", "10=" WT("request.ttl", "duration", "string")},
     {"{\"request\":{\"blob\":\"aGVsbG8\"}}", "11=b:68656c6c6f"},
     {"{\"request\":{\"blob\":\"aGk=\"}}", "11=b:6869"},
@@ -872,7 +870,7 @@ static const field_case field_cases[] = {
     {&t_any, "{\"a\":[1]}", CLAUSE_OK, "{s:\"a\":[d:1]}"},
     {&t_any, "{\"a\":[1]", CLAUSE_ERR_JSON, NULL},
     {&t_map_string_string, "{\"a\":\"b\"}", CLAUSE_OK, "{s:\"a\":s:\"b\"}"},
-    {&t_timestamp, "\"1970-01-01T00:00:01Z\"", CLAUSE_OK, "ts:1970-01-01T00:00:01Z"},
+    {&t_timestamp, "\"1970-01-01T00:00:01Z\"", CLAUSE_OK, "ts:1.000000000"},
     {&t_string, "[\"\xff\"]", CLAUSE_ERR_JSON, NULL},
 };
 

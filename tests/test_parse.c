@@ -347,6 +347,7 @@ static const expr_case expr_cases[] = {
     {"r'\\n\\x'", "s:\"\\\\n\\\\x\""},
     {"R\"\\d+\"", "s:\"\\\\d+\""},
     {"r'''a\\'''", "s:\"a\\\\\""},
+    {"r'abc\\'", "s:\"abc\\\\\""}, /* a backslash escapes nothing in a raw string */
     {"'a' + \"b\"", "(+ s:\"a\" s:\"b\")"},
     /* bytes */
     {"b'abc'", "b:616263"},
@@ -415,10 +416,10 @@ static const error_case expr_error_cases[] = {
     {"(a\n + b\n", 3, 1, "unexpected end of file, expected ')' (to close '(' at line 1)"},
     {"[a\n + b\n}", 3, 1, "unexpected '}', expected an operator, ',' or ']' (to close '[' at line 1)"},
     /* lexical errors */
-    {"5min", 1, 1, "invalid number `5min`: a duration literal is a whole number followed by one of ms, s, m, h, d"},
-    {"1hr", 1, 1, "invalid number `1hr`: a duration literal is a whole number followed by one of ms, s, m, h, d"},
+    {"5min", 1, 1, "invalid number `5min`: a duration literal is a whole number followed by ms, s, m, h or d"},
+    {"1hr", 1, 1, "invalid number `1hr`: a duration literal is a whole number followed by ms, s, m, h or d"},
     {"1h30m", 1, 1,
-     "invalid number `1h30m`: a duration literal is a whole number followed by one of ms, s, m, h, d"},
+     "invalid number `1h30m`: a duration literal is a whole number followed by ms, s, m, h or d"},
     {"1.5s", 1, 1, "invalid number `1.5s`: a duration literal is a whole number followed by ms, s, m, h or d"},
     {"1_000", 1, 1, "invalid number `1_000`: `_` cannot separate digits"},
     {"0X1F", 1, 1, "invalid number `0X1F`: hexadecimal numbers start with `0x`"},
@@ -442,7 +443,7 @@ static const error_case expr_error_cases[] = {
     {"x + \"abc\n\"", 1, 5, "unterminated string literal"},
     {"'''abc''", 1, 1, "unterminated string literal"},
     {"b'abc", 1, 1, "unterminated bytes literal"},
-    {"r'abc\\'", 1, 1, "unterminated string literal"},
+    {"r'abc", 1, 1, "unterminated string literal"},
     {"'a\\qb'", 1, 3, "invalid escape `\\q`"},
     {"'a\\\xc3\xa9'", 1, 3, "invalid escape `\\\xc3\xa9`"},
     {"'\\x4'", 1, 2, "invalid escape `\\x4`: `\\x` takes 2 hexadecimal digits"},
@@ -459,7 +460,7 @@ static const error_case expr_error_cases[] = {
     {"a # b", 1, 3, "unexpected character `#`"},
     {"a \xc2\xa7 b", 1, 3, "unexpected character `\xc2\xa7`"},
     {"\t\xc3\xa9 + x $", 1, 2, "unexpected character `\xc3\xa9`"},
-    {"x.`a`b`", 1, 7, "unterminated backticked name"},
+    {"x.`ab", 1, 3, "unterminated backticked name"},
     {"x.`a$b`", 1, 3, "invalid backticked name `a$b`: it may hold letters, digits, spaces and _ . - / only"},
     {"x.``", 1, 3, "invalid backticked name ``: it may hold letters, digits, spaces and _ . - / only"},
 };

@@ -140,10 +140,13 @@ clause_vm *clause_vm_new(const clause_program *p) {
   vm->errors = calloc(vm->errors_cap, sizeof *vm->errors);
   vm->flags = calloc(p->nrules + 1, sizeof *vm->flags);
   vm->obligs = calloc(p->nobligs + 1, sizeof *vm->obligs);
-  if (!vm->regs || !vm->errors || !vm->flags || !vm->obligs) {
+  vm->required = calloc(p->nfields + 1, sizeof *vm->required);
+  if (!vm->regs || !vm->errors || !vm->flags || !vm->obligs || !vm->required) {
     clause_vm_free(vm);
     return NULL;
   }
+  for (uint32_t f = 0; f < p->nfields; f++)
+    if (!p->fields[f].optional) vm->required[vm->nrequired++] = f;
   arena_init(&vm->input, 1024);
   arena_init(&vm->scratch, 4096);
   vm->ctx.scratch = &vm->scratch;
@@ -163,6 +166,7 @@ void clause_vm_free(clause_vm *vm) {
   free(vm->errors);
   free(vm->flags);
   free(vm->obligs);
+  free(vm->required);
   regex_cache_free(vm->ctx.regex_cache);
   arena_free(&vm->input);
   arena_free(&vm->scratch);
@@ -321,12 +325,13 @@ int clause_vm_eval(clause_vm *vm, clause_decision *out) {
   vm->best = RE_ALLOW;
   vm->decider_failed = false;
   vm->stop = false;
+  vm->pending = cv_null();
   vm->pending_retry_ns = vm->decider_retry_ns = -1;
 
   /* Required fields that are absent or of the wrong type are listed. */
-  for (uint32_t f = 0; f < p->nfields; f++) {
-    const value *v = &vm->regs[f];
-    if (!p->fields[f].optional && v->kind == CV_ERROR) vm_add_error(vm, NULL, v->s, v->n);
+  for (uint32_t i = 0; i < vm->nrequired; i++) {
+    const value *v = &vm->regs[vm->required[i]];
+    if (v->kind == CV_ERROR) vm_add_error(vm, NULL, v->s, v->n);
   }
   if (p->now_reg != PROG_NONE) {
     const value *clock = p->clock_field != PROG_NONE ? &vm->regs[p->clock_field] : NULL;

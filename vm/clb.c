@@ -34,6 +34,7 @@
 #include "json.h"
 #include "program.h"
 #include "regex.h"
+#include "strset.h"
 
 #define MAX_NESTING 32 /* types and constant values */
 #define STR_NULL 0xffffffffu
@@ -464,7 +465,15 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
     /* Constant patterns of MATCHK compile once, here (the verifier has
      * checked that each is a string constant). */
     p->regexes = calloc(p->nconsts ? p->nconsts : 1, sizeof(void *));
-    if (!p->regexes) fail(r, "out of memory");
+    p->sets = arena_alloc(&p->mem, (p->nconsts ? p->nconsts : 1) * sizeof(strset *));
+    if (!p->regexes || !p->sets) fail(r, "out of memory");
+    else memset(p->sets, 0, (p->nconsts ? p->nconsts : 1) * sizeof(strset *));
+    /* Constant lists tested with `in` get a hash set (NULL for short ones). */
+    for (uint32_t pc = 0; pc < p->ncode && !r->bad; pc++) {
+      unsigned op = INSTR_OP(p->code[pc]);
+      uint32_t k = op == BC_INK ? INSTR_C(p->code[pc]) : op == BC_CJINK ? INSTR_B(p->code[pc]) : PROG_NONE;
+      if (k != PROG_NONE && !p->sets[k]) p->sets[k] = strset_build(&p->mem, &p->consts[k]);
+    }
     for (uint32_t pc = 0; pc < p->ncode && !r->bad; pc++) {
       if (INSTR_OP(p->code[pc]) != BC_MATCHK) continue;
       uint32_t k = INSTR_C(p->code[pc]);

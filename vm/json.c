@@ -15,10 +15,9 @@
  * outgrows the cursor's local array) and copied into the arena when their
  * container closes, so a container costs one arena allocation.
  */
-#define _GNU_SOURCE /* strtod_l: numbers must not depend on the host's locale */
 #include "json.h"
 
-#include <locale.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +111,9 @@ static bool utf8_seq_ok(const char *p, const char *e) {
 
 /* ---- errors ------------------------------------------------------------------------ */
 
+/* Records an error at `at` and returns CLAUSE_ERR_JSON. An error at the
+ * end of the text is always "unexpected end of input" (callers that can only
+ * fail there pass ""), and one on a byte that breaks UTF-8 "invalid UTF-8". */
 static int jfail(jcur *c, const char *at, const char *msg) {
   if (at >= c->end) {
     at = c->end;
@@ -121,18 +123,16 @@ static int jfail(jcur *c, const char *at, const char *msg) {
   }
   json_error *err = c->err;
   if (!err) return CLAUSE_ERR_JSON;
-  size_t off = (size_t)(at - c->start);
-  const char *line_start = c->start;
+  const char *line_start = c->start, *nl;
   int line = 1;
-  for (const char *q = c->start; q < at; q++) {
-    if (*q == '\n') {
-      line++;
-      line_start = q + 1;
-    }
+  while ((nl = memchr(line_start, '\n', (size_t)(at - line_start))) != NULL) {
+    if (line < INT_MAX) line++;
+    line_start = nl + 1;
   }
-  err->offset = off;
+  size_t column = cel_utf8_count(line_start, (size_t)(at - line_start)) + 1;
+  err->offset = (size_t)(at - c->start);
   err->line = line;
-  err->column = (int)cel_utf8_count(line_start, (size_t)(at - line_start)) + 1;
+  err->column = column < INT_MAX ? (int)column : INT_MAX;
   snprintf(err->message, sizeof err->message, "%s", msg);
   return CLAUSE_ERR_JSON;
 }
@@ -192,7 +192,7 @@ static int check_escape(jcur *c, const char *p, size_t *len) {
     *len = 2;
     return CLAUSE_OK;
   case 'u': {
-    uint32_t cp, lo;
+    uint32_t cp = 0, lo = 0;
     int r = read_u_escape(c, p, &cp);
     if (r) return r;
     if (cp >= 0xdc00 && cp <= 0xdfff)
@@ -562,7 +562,8 @@ static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6, 
 
 /* The correctly rounded double: exact arithmetic when the significand fits
  * in 53 bits and the power of ten is exact (Clinger's fast path), else
- * strtod in the C locale. */
+ * strtod on the text rewritten as DIGITSeEXP: without a decimal point it
+ * reads the same in every locale. */
 static int num_to_double(const jnum *m, double *out) {
   size_t lo, hi;
   int64_t e10;
@@ -581,17 +582,14 @@ static int num_to_double(const jnum *m, double *out) {
     }
   }
   char local[128];
-  char *buf = m->len < sizeof local ? local : malloc(m->len + 1);
+  size_t need = (hi - lo) + 32;
+  char *buf = need <= sizeof local ? local : malloc(need);
   if (!buf) return CLAUSE_ERR_NOMEM;
-  memcpy(buf, m->s, m->len);
-  buf[m->len] = '\0';
-  locale_t cloc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-  if (cloc) {
-    *out = strtod_l(buf, NULL, cloc);
-    freelocale(cloc);
-  } else {
-    *out = strtod(buf, NULL);
-  }
+  char *o = buf;
+  if (m->neg) *o++ = '-';
+  for (size_t k = lo; k < hi; k++) *o++ = num_digit(m, k);
+  snprintf(o, 24, "e%lld", (long long)e10);
+  *out = strtod(buf, NULL);
   if (buf != local) free(buf);
   return CLAUSE_OK;
 }
@@ -678,6 +676,7 @@ closed:
 
 /* ---- building containers ---------------------------------------------------------------- */
 
+/* Empty lists and maps point here rather than at NULL. */
 static const value no_items[1];
 
 static bool key_equal(const value *a, const value *b) {

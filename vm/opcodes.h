@@ -81,6 +81,12 @@
   OPCODE(ONEEND,   "wr_", "R[A] := R[B] == 1 (R[B] a count or an error)")             \
   OPCODE(FILTER,   "mrj", "R[B] false: pc += C; error: R[A] := error, pc += C")       \
   OPCODE(APPEND,   "mr_", "R[A] := R[A] + [R[B]] (an error R[A] or R[B] sticks)")     \
+  OPCODE(CJFALSE,  "r_j", "conjunct R[A]: false: pc += C; error: kept as pending")   \
+  OPCODE(CJABSENT, "r_j", "conjunct has(R[A]): field absent: pc += C")               \
+  OPCODE(CJEQK,    "rkj", "conjunct R[A] == K[B]: false: pc += C; error: pending")    \
+  OPCODE(CJNEK,    "rkj", "conjunct R[A] != K[B]: false: pc += C; error: pending")    \
+  OPCODE(CJINK,    "rkj", "conjunct R[A] in K[B]: false: pc += C; error: pending")    \
+  OPCODE(RCOND,    "_uj", "rule B: a pending conjunct error fails it: pc += C")       \
   OPCODE(RWHEN,    "ruj", "rule B: R[A] not true: pc += C (error: rule fails)")       \
   OPCODE(RUNLESS,  "ruj", "rule B: R[A] not false: pc += C (error: rule fails)")      \
   OPCODE(RRETRY,   "ruj", "rule B: retry_after := R[A] (a duration > 0, else fails)") \

@@ -81,6 +81,7 @@ typedef struct clause_program {
   uint32_t nconsts;
   value *consts;
   void **regexes;         /* per constant: compiled regex for MATCHK, or NULL */
+  struct strset **sets;   /* per constant: hash set for INK/CJINK, or NULL */
 
   uint32_t ncalls;
   prog_call *calls;

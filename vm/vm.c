@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "regex.h"
+#include "strset.h"
 
 #if defined(__GNUC__) && !defined(CLAUSE_SWITCH_DISPATCH)
 #define VM_COMPUTED_GOTO 1
@@ -72,7 +73,7 @@ static void rule_fails(clause_vm *vm, uint32_t r, const value *err, const char *
 static void rule_matches(clause_vm *vm, uint32_t r) {
   const prog_rule *rule = &vm->p->rules[r];
   if (rule->effect == RE_FLAG) {
-    vm->flags[vm->nflags++] = rule->id;
+    if (vm->nflags < vm->p->nrules) vm->flags[vm->nflags++] = rule->id;
     return;
   }
   if (vm->decider == PROG_NONE || rule->effect > vm->best) {
@@ -84,11 +85,33 @@ static void rule_matches(clause_vm *vm, uint32_t r) {
   vm->pending_retry_ns = -1;
 }
 
+/* An upper bound of a scalar's JSON length, or 0 for lists and maps (whose
+ * size is found by rendering them once into nothing). */
+static size_t json_bound(const value *v) {
+  switch ((cv_kind)v->kind) {
+  case CV_STRING: return 6 * (size_t)v->n + 2; /* every byte as \u00XX */
+  case CV_BYTES: return 4 * ((size_t)v->n / 3 + 1) + 2;
+  case CV_LIST: case CV_MAP: return 0;
+  default: return 48; /* numbers, booleans, null, timestamps, durations */
+  }
+}
+
 static void add_obligation(clause_vm *vm, const prog_oblig *ob, const value *args) {
-  /* Render the JSON array twice: once to size it, once into scratch. */
+  size_t need = 3;
+  for (uint32_t i = 0; i < ob->nargs && need; i++) {
+    size_t b = args[i].kind == CV_ERROR ? 4 : json_bound(&args[i]);
+    need = b ? need + b + 1 : 0;
+  }
   outbuf o;
-  ob_init_fixed(&o, NULL, 0);
-  for (int pass = 0; pass < 2; pass++) {
+  for (int pass = need ? 1 : 0; pass < 2; pass++) {
+    if (pass == 0) {
+      ob_init_fixed(&o, NULL, 0); /* sizing pass */
+    } else {
+      if (!need) need = o.len + 1;
+      char *buf = arena_alloc(&vm->scratch, need);
+      if (!buf) return;
+      ob_init_fixed(&o, buf, need);
+    }
     ob_putc(&o, '[');
     for (uint32_t i = 0; i < ob->nargs; i++) {
       if (i) ob_putc(&o, ',');
@@ -98,17 +121,26 @@ static void add_obligation(clause_vm *vm, const prog_oblig *ob, const value *arg
         cel_to_json(&o, &args[i]);
     }
     ob_putc(&o, ']');
-    if (pass == 0) {
-      size_t need = o.len + 1;
-      char *buf = arena_alloc(&vm->scratch, need);
-      if (!buf) return;
-      ob_init_fixed(&o, buf, need);
-    }
   }
+  if (vm->nobligs_out >= vm->p->nobligs) return; /* each OBLIG runs once per rule match */
   clause_obligation *out = &vm->obligs[vm->nobligs_out++];
   out->rule = vm->p->rules[ob->rule].id;
   out->action = ob->action;
   out->args_json = ob_cstr(&o);
+}
+
+/* Byte equality of two strings of the same length n: short strings are
+ * compared inline, since a call to memcmp costs more than they do. */
+static inline bool bytes_eq(const char *a, const char *b, uint32_t n) {
+  if (n >= 8) {
+    uint64_t x, y;
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    return x == y && memcmp(a + 8, b + 8, n - 8) == 0;
+  }
+  for (uint32_t i = 0; i < n; i++)
+    if (a[i] != b[i]) return false;
+  return true;
 }
 
 /* Compares a register with a constant, with fast paths for the common
@@ -120,7 +152,7 @@ static inline void compare_k(cel_ctx *ctx, cel_binop op, value *dst, const value
     return;
   }
   if ((op == CEL_EQ || op == CEL_NE) && a->kind == CV_STRING && k->kind == CV_STRING) {
-    bool eq = a->n == k->n && memcmp(a->s, k->s, a->n) == 0;
+    bool eq = a->n == k->n && bytes_eq(a->s, k->s, a->n);
     *dst = (op == CEL_EQ) == eq ? V_TRUE : V_FALSE;
     return;
   }
@@ -154,7 +186,7 @@ static inline void in_list(cel_ctx *ctx, value *dst, const value *a, const value
         all_strings = false;
         break;
       }
-      if (e->n == a->n && memcmp(e->s, a->s, a->n) == 0) {
+      if (e->n == a->n && bytes_eq(e->s, a->s, a->n)) {
         found = true;
         break;
       }
@@ -172,7 +204,7 @@ static inline void index_fast(cel_ctx *ctx, value *dst, const value *m, const va
   if (m->kind == CV_MAP && key->kind == CV_STRING) {
     const value *kv = m->items;
     for (uint32_t i = 0; i < m->n; i++, kv += 2)
-      if (kv->kind == CV_STRING && kv->n == key->n && memcmp(kv->s, key->s, key->n) == 0) {
+      if (kv->kind == CV_STRING && kv->n == key->n && bytes_eq(kv->s, key->s, key->n)) {
         *dst = kv[1];
         return;
       }
@@ -272,6 +304,17 @@ static void match_k(clause_vm *vm, value *dst, const value *s, uint32_t k) {
     *dst = r ? V_TRUE : V_FALSE;
 }
 
+/* A conjunct of a rule's `when` that is neither true nor false: the rule
+ * fails with the first such error unless a later conjunct is false. */
+static void conjunct_error(clause_vm *vm, const value *v) {
+  if (vm->pending.kind == CV_ERROR) return;
+  if (v->kind == CV_ERROR)
+    vm->pending = *v;
+  else
+    vm->pending = cv_error(&vm->ctx, "no matching overload: condition is %s, not bool",
+                           cv_kind_name((cv_kind)v->kind));
+}
+
 /* (a && b) and (a || b) once both sides are known: `absorb` (false for
  * AND, true for OR) wins over errors from either side. */
 static inline void logic_combine(cel_ctx *ctx, value *dst, const value *a, const value *b,
@@ -334,30 +377,58 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     CASE(MOVE) R[a] = R[b]; NEXT();
     CASE(LOADK) R[a] = K[b]; NEXT();
     CASE(ERROR) R[a] = cv_static_error(K[b].s, K[b].n, CV_ERR_GENERIC); NEXT();
-    CASE(NOT) cel_not(ctx, &R[a], &R[b]); NEXT();
+    CASE(NOT) {
+      if (R[b].kind == CV_BOOL) R[a] = R[b].b ? V_FALSE : V_TRUE;
+      else cel_not(ctx, &R[a], &R[b]);
+      NEXT();
+    }
     CASE(NEG) {
       if (R[b].kind == CV_ERROR) R[a] = R[b];
       else cel_negate(ctx, &R[a], &R[b]);
       NEXT();
     }
-#define BINARY(NAME, OP)                                                         \
+/* FAST(x, y, dst) handles two ints inline and returns true; anything
+ * else goes to the CEL library. */
+#define BINARY(NAME, OP, FAST)                                                   \
   CASE(NAME) {                                                                   \
+    if (R[b].kind == CV_INT && R[c].kind == CV_INT && FAST(R[b].i, R[c].i, &R[a])) \
+      NEXT();                                                                    \
     if (R[b].kind == CV_ERROR) R[a] = R[b];                                      \
     else if (R[c].kind == CV_ERROR) R[a] = R[c];                                 \
     else cel_binary(ctx, OP, &R[a], &R[b], &R[c]);                              \
     NEXT();                                                                      \
   }
-    BINARY(ADD, CEL_ADD)
-    BINARY(SUB, CEL_SUB)
-    BINARY(MUL, CEL_MUL)
-    BINARY(DIV, CEL_DIV)
-    BINARY(MOD, CEL_MOD)
-    BINARY(EQ, CEL_EQ)
-    BINARY(NE, CEL_NE)
-    BINARY(LT, CEL_LT)
-    BINARY(LE, CEL_LE)
-    BINARY(GT, CEL_GT)
-    BINARY(GE, CEL_GE)
+/* On overflow nothing is written (dst may be an operand) and the library
+ * reports the error. */
+#define INT_ARITH(builtin, x, y, d)                                              \
+  ({                                                                             \
+    int64_t t_;                                                                  \
+    bool ok_ = !builtin((x), (y), &t_);                                          \
+    if (ok_) *(d) = cv_int(t_);                                                  \
+    ok_;                                                                         \
+  })
+#define INT_ADD(x, y, d) INT_ARITH(__builtin_add_overflow, x, y, d)
+#define INT_SUB(x, y, d) INT_ARITH(__builtin_sub_overflow, x, y, d)
+#define INT_MUL(x, y, d) INT_ARITH(__builtin_mul_overflow, x, y, d)
+#define INT_CMP(expr, d) (*(d) = (expr) ? V_TRUE : V_FALSE, true)
+#define INT_EQ(x, y, d) INT_CMP((x) == (y), d)
+#define INT_NE(x, y, d) INT_CMP((x) != (y), d)
+#define INT_LT(x, y, d) INT_CMP((x) < (y), d)
+#define INT_LE(x, y, d) INT_CMP((x) <= (y), d)
+#define INT_GT(x, y, d) INT_CMP((x) > (y), d)
+#define INT_GE(x, y, d) INT_CMP((x) >= (y), d)
+#define NO_FAST(x, y, d) false
+    BINARY(ADD, CEL_ADD, INT_ADD)
+    BINARY(SUB, CEL_SUB, INT_SUB)
+    BINARY(MUL, CEL_MUL, INT_MUL)
+    BINARY(DIV, CEL_DIV, NO_FAST)
+    BINARY(MOD, CEL_MOD, NO_FAST)
+    BINARY(EQ, CEL_EQ, INT_EQ)
+    BINARY(NE, CEL_NE, INT_NE)
+    BINARY(LT, CEL_LT, INT_LT)
+    BINARY(LE, CEL_LE, INT_LE)
+    BINARY(GT, CEL_GT, INT_GT)
+    BINARY(GE, CEL_GE, INT_GE)
     CASE(IN) {
       if (R[c].kind == CV_ERROR) R[a] = R[b].kind == CV_ERROR ? R[b] : R[c];
       else in_list(ctx, &R[a], &R[b], &R[c]);
@@ -376,7 +447,13 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     CASE(LEK) compare_k(ctx, CEL_LE, &R[a], &R[b], &K[c]); NEXT();
     CASE(GTK) compare_k(ctx, CEL_GT, &R[a], &R[b], &K[c]); NEXT();
     CASE(GEK) compare_k(ctx, CEL_GE, &R[a], &R[b], &K[c]); NEXT();
-    CASE(INK) in_list(ctx, &R[a], &R[b], &K[c]); NEXT();
+    CASE(INK) {
+      if (p->sets[c] && R[b].kind == CV_STRING)
+        R[a] = strset_has(p->sets[c], R[b].s, R[b].n) ? V_TRUE : V_FALSE;
+      else
+        in_list(ctx, &R[a], &R[b], &K[c]);
+      NEXT();
+    }
     CASE(SELECT) {
       if (R[b].kind == CV_ERROR) R[a] = R[b];
       else cel_select(ctx, &R[a], &R[b], K[c].s, K[c].n);
@@ -507,6 +584,62 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       if (R[b].kind == CV_ERROR) R[a] = R[b];
       else if (R[a].kind != CV_LIST) R[a] = cv_error(ctx, "not a list");
       else list_append(vm, &R[a], &R[b]);
+      NEXT();
+    }
+#define CONJUNCT(v)                                                              \
+  do {                                                                           \
+    if ((v)->kind == CV_BOOL) {                                                  \
+      if (!(v)->b) {                                                             \
+        vm->pending.kind = CV_NULL;                                              \
+        pc += c;                                                                 \
+      }                                                                          \
+    } else {                                                                     \
+      conjunct_error(vm, (v));                                                   \
+    }                                                                            \
+  } while (0)
+    CASE(CJFALSE) CONJUNCT(&R[a]); NEXT();
+    CASE(CJABSENT) {
+      const value *f = &R[a];
+      if (f->kind == CV_ERROR && (f->flag == CV_ERR_ABSENT || f->flag == CV_ERR_WRONG_TYPE)) {
+        vm->pending.kind = CV_NULL;
+        pc += c;
+      }
+      NEXT();
+    }
+    CASE(CJEQK) {
+      value t;
+      compare_k(ctx, CEL_EQ, &t, &R[a], &K[b]);
+      CONJUNCT(&t);
+      NEXT();
+    }
+    CASE(CJNEK) {
+      value t;
+      compare_k(ctx, CEL_NE, &t, &R[a], &K[b]);
+      CONJUNCT(&t);
+      NEXT();
+    }
+    CASE(CJINK) {
+      if (p->sets[b] && R[a].kind == CV_STRING) {
+        if (!strset_has(p->sets[b], R[a].s, R[a].n)) {
+          vm->pending.kind = CV_NULL;
+          pc += c;
+        }
+        NEXT();
+      }
+      value t;
+      in_list(ctx, &t, &R[a], &K[b]);
+      CONJUNCT(&t);
+      NEXT();
+    }
+#undef CONJUNCT
+    CASE(RCOND) {
+      if (vm->pending.kind == CV_ERROR) {
+        value err = vm->pending;
+        vm->pending.kind = CV_NULL;
+        rule_fails(vm, b, &err, "condition");
+        if (vm->stop) goto halt;
+        pc += c;
+      }
       NEXT();
     }
     CASE(RWHEN) {

@@ -12,6 +12,8 @@
 struct clause_vm {
   const clause_program *p;
   value *regs;           /* p->nregs registers; inputs first */
+  uint32_t *required;    /* indices of the required fields */
+  uint32_t nrequired;
   arena input;           /* strings, lists and maps of bound inputs */
   arena scratch;         /* everything one evaluation makes; reset per eval */
   cel_ctx ctx;
@@ -29,6 +31,7 @@ struct clause_vm {
   bool decider_failed;         /* decided through on_error deny */
   const char *decider_msg;     /* its error message */
   bool stop;                   /* first_match decided */
+  value pending;               /* first error among a rule's conjuncts, or null */
 };
 
 /* Runs block `block` of the program; for value blocks, *result is the

@@ -1,0 +1,283 @@
+/*
+ * bench_eval.c - how fast a decision is: `make bench` runs
+ *
+ *   bench/bench_eval POLICY [TRAFFIC]
+ *
+ * with the seed policy (examples/seed/terms.clause); TRAFFIC defaults to
+ * traffic.jsonl next to POLICY. It compiles the policy once, binds the
+ * first 64 requests of the traffic each into a VM of its own (binding is
+ * not measured), then times clause_vm_eval over those VMs round-robin:
+ * several timed runs, the median reported. Then the same on two threads at
+ * once (each with its own VMs), for throughput; then a single CEL
+ * condition, the kind of expression one rule holds, on mixed inputs.
+ *
+ * Output: one line per figure, ready to paste into bench/RESULTS.md:
+ *
+ *   seed policy: median 183.2 ns/decision (5.46 M decisions/s/core), 7 runs
+ *
+ * BENCH_RUNS (default 7) and BENCH_SECONDS (default 1, per run) change the
+ * effort. Times are CLOCK_MONOTONIC.
+ */
+#include <clause.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_REQUESTS 64
+#define BATCH 4096 /* evaluations between two looks at the clock */
+
+static int runs = 7;
+static double run_seconds = 1.0;
+static volatile unsigned sink; /* keeps the evaluations from being optimised away */
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int compare_doubles(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, compare_doubles);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void die(const char *fmt, const char *what, const char *detail) {
+  fprintf(stderr, fmt, what, detail);
+  fputc('\n', stderr);
+  exit(2);
+}
+
+/* ---- a set of pre-bound requests -------------------------------------------------- */
+
+typedef struct vm_set {
+  clause_vm *vm[MAX_REQUESTS];
+  int n;
+} vm_set;
+
+/* One VM per request, each bound once. */
+static void bind_set(vm_set *s, const clause_program *p, char *const *requests, int n) {
+  s->n = n;
+  for (int i = 0; i < n; i++) {
+    clause_error err;
+    s->vm[i] = clause_vm_new(p);
+    if (!s->vm[i]) die("%s%s", "out of memory", "");
+    if (clause_vm_set_json(s->vm[i], requests[i], strlen(requests[i]), &err) != CLAUSE_OK)
+      die("request does not bind: %s%s", err.message, "");
+  }
+}
+
+static void free_set(vm_set *s) {
+  for (int i = 0; i < s->n; i++) clause_vm_free(s->vm[i]);
+}
+
+/* Evaluates round-robin for about `seconds`; returns ns per evaluation. */
+static double timed_run(const vm_set *s, double seconds, long *count_out) {
+  unsigned acc = 0;
+  long count = 0;
+  clause_decision d;
+  double start = now_seconds(), elapsed;
+  do {
+    for (int b = 0; b < BATCH; b += s->n)
+      for (int i = 0; i < s->n; i++) {
+        clause_vm_eval(s->vm[i], &d);
+        acc += (unsigned)d.effect + (unsigned)d.n_flags;
+      }
+    count += (BATCH + s->n - 1) / s->n * s->n;
+    elapsed = now_seconds() - start;
+  } while (elapsed < seconds);
+  sink += acc;
+  if (count_out) *count_out = count;
+  return elapsed * 1e9 / (double)count;
+}
+
+/* Warms up (scratch space grows to its size), then `runs` timed runs;
+ * returns the median ns per evaluation. */
+static double measure(const vm_set *s) {
+  double ns[64];
+  int n = runs < 64 ? runs : 64;
+  timed_run(s, run_seconds / 4, NULL);
+  for (int r = 0; r < n; r++) ns[r] = timed_run(s, run_seconds, NULL);
+  return median(ns, n);
+}
+
+/* ---- two threads at once ------------------------------------------------------------ */
+
+typedef struct thread_job {
+  pthread_t thread;
+  const clause_program *p;
+  char *const *requests;
+  int nrequests;
+  pthread_barrier_t *ready;
+  double ns[64];          /* per run */
+  double per_second[64];  /* per run */
+} thread_job;
+
+static void *thread_bench(void *arg) {
+  thread_job *j = arg;
+  vm_set s;
+  bind_set(&s, j->p, j->requests, j->nrequests);
+  timed_run(&s, run_seconds / 4, NULL);
+  for (int r = 0; r < runs && r < 64; r++) {
+    pthread_barrier_wait(j->ready); /* both threads start each run together */
+    long count;
+    j->ns[r] = timed_run(&s, run_seconds, &count);
+    j->per_second[r] = 1e9 / j->ns[r];
+  }
+  free_set(&s);
+  return NULL;
+}
+
+/* Returns the median total decisions per second; *ns_out gets the median
+ * ns per decision seen by one thread. */
+static double measure_threads(const clause_program *p, char *const *requests, int n, int nthreads,
+                              double *ns_out) {
+  thread_job jobs[8];
+  pthread_barrier_t ready;
+  pthread_barrier_init(&ready, NULL, (unsigned)nthreads);
+  for (int t = 0; t < nthreads; t++) {
+    jobs[t] = (thread_job){.p = p, .requests = requests, .nrequests = n, .ready = &ready};
+    if (pthread_create(&jobs[t].thread, NULL, thread_bench, &jobs[t]) != 0)
+      die("%s%s", "cannot start a thread", "");
+  }
+  for (int t = 0; t < nthreads; t++) pthread_join(jobs[t].thread, NULL);
+  pthread_barrier_destroy(&ready);
+  int nr = runs < 64 ? runs : 64;
+  double total[64], ns[64 * 8];
+  int nns = 0;
+  for (int r = 0; r < nr; r++) {
+    total[r] = 0;
+    for (int t = 0; t < nthreads; t++) {
+      total[r] += jobs[t].per_second[r];
+      ns[nns++] = jobs[t].ns[r];
+    }
+  }
+  *ns_out = median(ns, nns);
+  return median(total, nr);
+}
+
+/* ---- inputs ----------------------------------------------------------------------------- */
+
+static int read_requests(const char *path, char **requests, int max) {
+  FILE *f = fopen(path, "r");
+  if (!f) die("cannot read %s: %s", path, strerror(errno));
+  char line[65536];
+  int n = 0;
+  while (n < max && fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\r\n")] = '\0';
+    if (line[0] != '{') continue;
+    requests[n] = strdup(line);
+    if (!requests[n]) die("%s%s", "out of memory", "");
+    n++;
+  }
+  fclose(f);
+  return n;
+}
+
+/* The CEL condition benchmark's policy: one rule holding the expression. */
+static const char cel_policy[] =
+    "input {\n"
+    "  request.tier    string\n"
+    "  request.tokens  int\n"
+    "  request.purpose string\n"
+    "}\n"
+    "rule \"cel\" {\n"
+    "  deny when request.tier == \"free\" && request.tokens > 1000\n"
+    "            && request.purpose in [\"training\", \"distillation\"]\n"
+    "}\n";
+
+/* Mixed inputs: true, and false at each of the three conjuncts. */
+static char *cel_requests[] = {
+    "{\"request\": {\"tier\": \"free\", \"tokens\": 5000, \"purpose\": \"distillation\"}}",
+    "{\"request\": {\"tier\": \"pro\", \"tokens\": 5000, \"purpose\": \"distillation\"}}",
+    "{\"request\": {\"tier\": \"free\", \"tokens\": 10, \"purpose\": \"training\"}}",
+    "{\"request\": {\"tier\": \"free\", \"tokens\": 2000, \"purpose\": \"chat\"}}",
+    "{\"request\": {\"tier\": \"free\", \"tokens\": 1001, \"purpose\": \"training\"}}",
+    "{\"request\": {\"tier\": \"enterprise\", \"tokens\": 0, \"purpose\": \"search\"}}",
+    "{\"request\": {\"tier\": \"free\", \"tokens\": 999999, \"purpose\": \"summaries\"}}",
+    "{\"request\": {\"tier\": \"tier-1\", \"tokens\": 1500, \"purpose\": \"training\"}}",
+};
+
+static clause_program *compile_or_die(const char *path) {
+  clause_error err;
+  clause_program *p = clause_compile_file(path, NULL, &err);
+  if (!p) {
+    fprintf(stderr, "%s:%d:%d: %s\n", err.file[0] ? err.file : path, err.line, err.column, err.message);
+    exit(2);
+  }
+  return p;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || argc > 3) {
+    fprintf(stderr, "usage: %s POLICY [TRAFFIC.jsonl]\n", argv[0]);
+    return 2;
+  }
+  if (getenv("BENCH_RUNS")) runs = atoi(getenv("BENCH_RUNS"));
+  if (getenv("BENCH_SECONDS")) run_seconds = atof(getenv("BENCH_SECONDS"));
+  if (runs < 1) runs = 1;
+  if (runs > 64) runs = 64;
+  if (run_seconds <= 0) run_seconds = 1.0;
+
+  char traffic[4096];
+  if (argc == 3) {
+    snprintf(traffic, sizeof traffic, "%s", argv[2]);
+  } else {
+    const char *slash = strrchr(argv[1], '/');
+    int dir = slash ? (int)(slash - argv[1]) + 1 : 0;
+    snprintf(traffic, sizeof traffic, "%.*straffic.jsonl", dir, argv[1]);
+  }
+
+  /* The seed policy on pre-bound requests. */
+  clause_program *p = compile_or_die(argv[1]);
+  char *requests[MAX_REQUESTS];
+  int n = read_requests(traffic, requests, MAX_REQUESTS);
+  if (n == 0) die("no requests in %s%s", traffic, "");
+  printf("bench_eval: %s, %d requests of %s pre-bound, %d runs of %.1f s\n", argv[1], n, traffic,
+         runs, run_seconds);
+  fflush(stdout);
+  vm_set s;
+  bind_set(&s, p, requests, n);
+  double ns = measure(&s);
+  printf("seed policy: median %.1f ns/decision (%.2f M decisions/s/core), %d runs\n", ns, 1e3 / ns,
+         runs);
+  fflush(stdout);
+  free_set(&s);
+
+  double ns_thread;
+  double total = measure_threads(p, requests, n, 2, &ns_thread);
+  printf("seed policy, 2 threads: median %.2f M decisions/s in all (%.1f ns/decision per thread), "
+         "%d runs\n",
+         total / 1e6, ns_thread, runs);
+  fflush(stdout);
+  clause_program_free(p);
+  for (int i = 0; i < n; i++) free(requests[i]);
+
+  /* One CEL condition, through the same VM path. */
+  char cel_path[] = "/tmp/clause-bench-XXXXXX.clause";
+  int fd = mkstemps(cel_path, 7);
+  if (fd < 0) die("cannot create %s: %s", cel_path, strerror(errno));
+  if (write(fd, cel_policy, sizeof cel_policy - 1) != (ssize_t)(sizeof cel_policy - 1))
+    die("cannot write %s: %s", cel_path, strerror(errno));
+  close(fd);
+  clause_program *cel = compile_or_die(cel_path);
+  unlink(cel_path);
+  int ncel = (int)(sizeof cel_requests / sizeof cel_requests[0]);
+  bind_set(&s, cel, cel_requests, ncel);
+  ns = measure(&s);
+  printf("CEL condition (tier == \"free\" && tokens > 1000 && purpose in [...]): median %.1f "
+         "ns/evaluation (%.2f M evaluations/s/core), %d runs\n",
+         ns, 1e3 / ns, runs);
+  free_set(&s);
+  clause_program_free(cel);
+  return 0;
+}

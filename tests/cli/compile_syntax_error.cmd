@@ -1,0 +1,1 @@
+compile tests/cli/syntax_error.clause -o /dev/null

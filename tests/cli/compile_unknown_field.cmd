@@ -1,0 +1,1 @@
+compile tests/cli/unknown_field.clause -o /dev/null

@@ -1,0 +1,1 @@
+eval tests/cli/policy.clause --input '{"account": '

@@ -1,0 +1,1 @@
+eval tests/cli/policy.clause --input - < tests/cli/embargoed_request.json

@@ -1,0 +1,26 @@
+/* strset.c - building the constant string sets of strset.h. */
+#include "strset.h"
+
+#define STRSET_MIN_ELEMENTS 5 /* below this a scan is as fast */
+
+strset *strset_build(arena *a, const value *list) {
+  if (list->kind != CV_LIST || list->n < STRSET_MIN_ELEMENTS) return NULL;
+  for (uint32_t i = 0; i < list->n; i++)
+    if (list->items[i].kind != CV_STRING) return NULL;
+  uint32_t size = 8;
+  while (size < 2 * list->n) size *= 2; /* at most half full: short probes */
+  strset *set = arena_alloc(a, sizeof *set);
+  const value **slots = arena_alloc(a, size * sizeof *slots);
+  if (!set || !slots) return NULL;
+  memset(slots, 0, size * sizeof *slots);
+  set->mask = size - 1;
+  set->slots = slots;
+  for (uint32_t i = 0; i < list->n; i++) {
+    const value *e = &list->items[i];
+    if (strset_has(set, e->s, e->n)) continue; /* duplicates add nothing */
+    uint32_t k = strset_hash(e->s, e->n) & set->mask;
+    while (slots[k]) k = (k + 1) & set->mask;
+    slots[k] = e;
+  }
+  return set;
+}

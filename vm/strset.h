@@ -1,0 +1,39 @@
+/*
+ * strset.h - a hash set over a constant list of strings, built when a
+ * program loads, so that `x in ["a", "b", ...]` against a constant costs
+ * one hash and a probe or two instead of a scan of the list.
+ */
+#ifndef CLAUSE_STRSET_H
+#define CLAUSE_STRSET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "arena.h"
+#include "value.h"
+
+typedef struct strset {
+  uint32_t mask;          /* table size - 1 (a power of two) */
+  const value **slots;    /* the list's elements, NULL for empty slots */
+} strset;
+
+/* A set over `list` when it is a list of strings long enough for hashing
+ * to beat a scan; NULL otherwise (or when out of memory). */
+strset *strset_build(arena *a, const value *list);
+
+static inline uint32_t strset_hash(const char *s, uint32_t n) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (uint32_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h;
+}
+
+static inline bool strset_has(const strset *set, const char *s, uint32_t n) {
+  for (uint32_t i = strset_hash(s, n) & set->mask;; i = (i + 1) & set->mask) {
+    const value *e = set->slots[i];
+    if (!e) return false;
+    if (e->n == n && memcmp(e->s, s, n) == 0) return true;
+  }
+}
+
+#endif
