@@ -50,6 +50,9 @@ typedef struct cg {
   value *let_value;
   uint32_t local_reg[MAX_LOCAL_SLOTS];
   const char *src_text;    /* debug text for the instructions being emitted */
+  const source *lines_of;  /* the source line_start indexes */
+  uint32_t *line_start;    /* byte offset of each line (1-based index) */
+  int nlines;
   srcloc err_loc;
 } cg;
 
@@ -81,14 +84,27 @@ static void fail_at(cg *g, srcloc loc, const char *fmt, ...) {
 
 /* ---- source text for the listing -------------------------------------------------- */
 
+/* Byte offset of each line of src, computed once per source. */
+static bool index_lines(cg *g, const source *src) {
+  if (g->lines_of == src) return true;
+  int n = 2;
+  for (size_t i = 0; i < src->len; i++) n += src->text[i] == '\n';
+  g->line_start = arena_alloc(g->a, (size_t)n * sizeof(uint32_t));
+  if (!g->line_start) return false;
+  int k = 1;
+  g->line_start[k++] = 0;
+  for (size_t i = 0; i < src->len; i++)
+    if (src->text[i] == '\n') g->line_start[k++] = (uint32_t)(i + 1);
+  g->nlines = k - 1;
+  g->lines_of = src;
+  return true;
+}
+
 /* The text of a span (one line at most, shortened), for `clause disasm`. */
 static const char *source_text(cg *g, srcloc loc) {
-  if (!loc.src || !loc.src->text || loc.line <= 0) return NULL;
-  const char *t = loc.src->text, *end = t + loc.src->len;
-  int line = 1;
-  while (t < end && line < loc.line)
-    if (*t++ == '\n') line++;
-  const char *line_start = t;
+  if (!loc.src || !loc.src->text || loc.line <= 0 || !index_lines(g, loc.src) || loc.line > g->nlines)
+    return NULL;
+  const char *t = loc.src->text + g->line_start[loc.line], *end = loc.src->text + loc.src->len;
   int col = 1;
   while (t < end && col < loc.col && *t != '\n') {
     t++;
@@ -105,7 +121,6 @@ static const char *source_text(cg *g, srcloc loc) {
   } else {
     while (t < end && *t != '\n') t++;
   }
-  (void)line_start;
   size_t n = (size_t)(t - start);
   if (n > 72) n = 72;
   while (n && ((unsigned char)start[n] & 0xc0) == 0x80) n--; /* whole characters */
@@ -441,6 +456,7 @@ static void gen_call(cg *g, const expr *e, uint32_t dst) {
   if (e->macro == M_HAS) {
     const expr *sel = e->args[0];
     if (sel->ref == REF_FIELD || sel->ref == REF_VAR) {
+      g->src_text = source_text(g, e->loc);
       emit(g, BC_HAS, dst, (uint32_t)sel->ref_index, 0);
     } else {
       uint32_t mark = g->next_reg;

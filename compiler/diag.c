@@ -105,6 +105,10 @@ static void render_one(const diag *x, FILE *out, bool color) {
   const char *text;
   size_t len;
   if (!loc->src || !loc->src->text || loc->line < 1 || !find_line(loc->src, loc->line, &text, &len)) return;
+  if (loc->line == 1 && len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) { /* a byte order mark */
+    text += 3;
+    len -= 3;
+  }
   fwrite(text, 1, len, out);
   fputc('\n', out);
 

@@ -323,7 +323,8 @@ static void finish_rule(pstate *ps, const char *id, srcloc id_loc, struct rule_a
 %token EQ "'=='" NE "'!='" LT "'<'" LE "'<='" GT "'>'" GE "'>='" AND "'&&'" OR "'||'"
 
 /* The policy words: keywords where a declaration, setting or rule item can
- * begin, identifiers inside expressions. */
+ * begin, identifiers inside expressions. (The order of the words below is
+ * used: POLICY..FLAGGED are the words `ident` takes, POLICY..NUL all words.) */
 %token <name> POLICY "'policy'" VERSION "'version'" DEFAULT "'default'" COMBINE "'combine'"
 %token <name> ON_ERROR "'on_error'" ON_STORE_ERROR "'on_store_error'" INPUT "'input'"
 %token <name> EXTERN "'extern'" FN "'fn'" FROM "'from'" SYMBOL "'symbol'" COUNTER "'counter'"
@@ -1187,7 +1188,10 @@ static void put_unexpected(outbuf *o, const pstate *ps, yysymbol_kind_t k) {
   for (size_t i = 0; i < n; i++)
     if (text[i] == '\n' || text[i] == '\r') n = i;
   bool cut = n > 40;
-  if (cut) n = 37;
+  if (cut) {
+    n = 37;
+    while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80) n--; /* whole characters */
+  }
   switch (k) {
   case YYSYMBOL_YYEOF:
     ob_puts(o, "end of file");
@@ -1730,8 +1734,11 @@ static void run_parser(pstate *ps) {
     parse_error_at(ps, at, "the file is too large (%zu bytes)", ps->src->len);
   } else if (setjmp(ps->fatal) == 0) {
     /* The scanner reads a copy of the text, in the arena. Its only fatal
-     * errors are allocation failures here, before the parse starts. */
-    clause_yy_scan_bytes(ps->src->text, (int)ps->src->len, ps->scanner);
+     * errors are allocation failures here, before the parse starts. A
+     * byte order mark is no part of the text. */
+    size_t bom = ps->src->len >= 3 && memcmp(ps->src->text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+    ps->off = bom;
+    clause_yy_scan_bytes(ps->src->text + bom, (int)(ps->src->len - bom), ps->scanner);
     clause_yyparse(ps);
   } else {
     ps->oom = true;

@@ -458,8 +458,9 @@ static const error_case expr_error_cases[] = {
     {"a & b", 1, 3, "unexpected character `&` (did you mean `&&`?)"},
     {"a | b", 1, 3, "unexpected character `|` (did you mean `||`?)"},
     {"a # b", 1, 3, "unexpected character `#`"},
-    {"a \xc2\xa7 b", 1, 3, "unexpected character `\xc2\xa7`"},
-    {"\t\xc3\xa9 + x $", 1, 2, "unexpected character `\xc3\xa9`"},
+    {"a \xc2\xa7 b", 1, 3, "unexpected character `\xc2\xa7` (U+00A7)"},
+    {"\t\xc3\xa9 + x $", 1, 2, "unexpected character `\xc3\xa9` (U+00E9)"},
+    {"\xef\xbb\xbfx +", 1, 4, "unexpected end of file, expected an expression"}, /* a byte order mark */
     {"x.`ab", 1, 3, "unterminated backticked name"},
     {"x.`a$b`", 1, 3, "invalid backticked name `a$b`: it may hold letters, digits, spaces and _ . - / only"},
     {"x.``", 1, 3, "invalid backticked name ``: it may hold letters, digits, spaces and _ . - / only"},

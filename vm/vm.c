@@ -304,6 +304,15 @@ static void match_k(clause_vm *vm, value *dst, const value *s, uint32_t k) {
     *dst = r ? V_TRUE : V_FALSE;
 }
 
+static void trace_event(clause_vm *vm, uint32_t pc, const value *v) {
+  vm_trace *t = vm->trace;
+  if (t->n < t->cap) t->events[t->n++] = (vm_trace_event){pc, *v};
+}
+#define TRACE(v)                                                                 \
+  do {                                                                           \
+    if (__builtin_expect(vm->trace != NULL, 0)) trace_event(vm, pc - 1, (v));    \
+  } while (0)
+
 /* A conjunct of a rule's `when` that is neither true nor false: the rule
  * fails with the first such error unless a later conjunct is false. */
 static void conjunct_error(clause_vm *vm, const value *v) {
@@ -588,6 +597,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     }
 #define CONJUNCT(v)                                                              \
   do {                                                                           \
+    TRACE(v);                                                                    \
     if ((v)->kind == CV_BOOL) {                                                  \
       if (!(v)->b) {                                                             \
         vm->pending.kind = CV_NULL;                                              \
@@ -600,7 +610,9 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     CASE(CJFALSE) CONJUNCT(&R[a]); NEXT();
     CASE(CJABSENT) {
       const value *f = &R[a];
-      if (f->kind == CV_ERROR && (f->flag == CV_ERR_ABSENT || f->flag == CV_ERR_WRONG_TYPE)) {
+      bool absent = f->kind == CV_ERROR && (f->flag == CV_ERR_ABSENT || f->flag == CV_ERR_WRONG_TYPE);
+      TRACE(absent ? &V_FALSE : &V_TRUE);
+      if (absent) {
         vm->pending.kind = CV_NULL;
         pc += c;
       }
@@ -620,7 +632,9 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     }
     CASE(CJINK) {
       if (p->sets[b] && R[a].kind == CV_STRING) {
-        if (!strset_has(p->sets[b], R[a].s, R[a].n)) {
+        bool found = strset_has(p->sets[b], R[a].s, R[a].n);
+        TRACE(found ? &V_TRUE : &V_FALSE);
+        if (!found) {
           vm->pending.kind = CV_NULL;
           pc += c;
         }
@@ -633,6 +647,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     }
 #undef CONJUNCT
     CASE(RCOND) {
+      TRACE(vm->pending.kind == CV_ERROR ? &vm->pending : &V_TRUE);
       if (vm->pending.kind == CV_ERROR) {
         value err = vm->pending;
         vm->pending.kind = CV_NULL;
@@ -643,6 +658,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       NEXT();
     }
     CASE(RWHEN) {
+      TRACE(&R[a]);
       if (!is_true(&R[a])) {
         if (!is_false(&R[a])) rule_fails(vm, b, &R[a], "condition");
         if (vm->stop) goto halt;
@@ -651,6 +667,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       NEXT();
     }
     CASE(RUNLESS) {
+      TRACE(&R[a]);
       if (!is_false(&R[a])) {
         if (!is_true(&R[a])) rule_fails(vm, b, &R[a], "condition");
         if (vm->stop) goto halt;
@@ -684,7 +701,11 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       }
       NEXT();
     }
-    CASE(RMATCH) rule_matches(vm, b); NEXT();
+    CASE(RMATCH) {
+      TRACE(&V_TRUE);
+      rule_matches(vm, b);
+      NEXT();
+    }
     CASE(OBLIG) add_obligation(vm, &p->obligs[b], &R[a]); NEXT();
     CASE(HALT) goto halt;
     CASE(RET) {

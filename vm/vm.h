@@ -9,6 +9,21 @@
 #include "../include/clause.h"
 #include "program.h"
 
+/* What `clause check --explain` records: the value each rule-level
+ * instruction of block 0 saw (a conjunct's truth, a condition's value,
+ * a match), in execution order. The VM fills it only when vm->trace is
+ * set; evaluation is otherwise unchanged: the trace observes the same
+ * bytecode that decides. */
+typedef struct vm_trace_event {
+  uint32_t pc;
+  value v;
+} vm_trace_event;
+
+typedef struct vm_trace {
+  vm_trace_event *events;
+  size_t n, cap;
+} vm_trace;
+
 struct clause_vm {
   const clause_program *p;
   value *regs;           /* p->nregs registers; inputs first */
@@ -32,6 +47,7 @@ struct clause_vm {
   const char *decider_msg;     /* its error message */
   bool stop;                   /* first_match decided */
   value pending;               /* first error among a rule's conjuncts, or null */
+  vm_trace *trace;             /* NULL unless explaining */
 };
 
 /* Runs block `block` of the program; for value blocks, *result is the
