@@ -14,15 +14,22 @@
  *
  * Error handling. Errors are diagnostics queued in the diag_list; the parse
  * goes on. The grammar recovers with `error` at declaration boundaries and
- * inside the blocks (settings, input fields, rule items, test steps). A
- * declaration in which any error was reported (syntax, lexical, nesting) is
- * left out of the AST, so that later passes never see a broken one.
+ * inside the blocks (settings, input fields, rule items, test steps); a
+ * declaration keyword where an open block cannot take it is read as a
+ * missing '}' (replay_after_missing_brace). A declaration in which any error
+ * was reported (syntax, lexical, nesting) is left out of the AST, so that
+ * later passes never see a broken one. Besides syntax, the parser reports
+ * what the AST cannot hold: a second `policy` header, a second cite, reason
+ * or effect clause in a rule, a rule without an effect, a test without a
+ * `given`, unknown type names, and 9223372036854775808 without its minus.
  *
  * Nesting. Brackets are counted by the scanner, which stops the parse at the
  * bracket that opens level 251. Every expression node also carries its depth
  * (parentheses, calls, lists, maps, indexes, selections and operators each
- * add one level); the node that reaches level 251 is reported at its
- * operator. The AST handed on is never deeper than 250.
+ * add one level): a chain of prefix operators is reported at its 251st
+ * operator, any other node that reaches level 251 at its operator. The
+ * parse stack itself is bounded (YYMAXDEPTH): overflowing it is the same
+ * error. The AST handed on is never deeper than 250.
  */
 
 %define api.pure full
@@ -150,6 +157,14 @@ struct settings_acc;
 }
 
 %code provides {
+/* A token as the scanner returned it. */
+typedef struct scanned_token {
+  int kind;
+  CLAUSE_YYSTYPE value;
+  srcloc loc;
+  size_t off, len; /* its bytes in the source text */
+} scanned_token;
+
 /* An open bracket, kept by the scanner: for the nesting limit and for
  * "expected '}' (to close '{' of rule "x" at line 3)". */
 typedef struct open_bracket {
@@ -175,11 +190,11 @@ struct pstate {
   size_t off;
   bool after_cr;
 
-  /* The last tokens returned, for messages and bracket labels. */
-  size_t tok_off, tok_len;
-  int tok_kind, prev_kind;
-  int tok_end_line, tok_end_col, prev_end_line, prev_end_col;
-  const char *prev_string;
+  size_t tok_off, tok_len; /* the scanner's last match */
+
+  /* The last two tokens handed to the parser: [0] the newest (the
+   * lookahead when an error is reported), [1] the one before. */
+  scanned_token recent[2];
 
   open_bracket *brackets;
   int nbrackets, cap_brackets;
@@ -189,12 +204,10 @@ struct pstate {
   int nerrors, cap_errors;
 
   /* Recovery from a missing '}': a '}' is handed to the parser, then the
-   * declaration keyword that revealed it. */
-  bool inject_close, pushback;
-  int pushback_kind;
-  const char *pushback_name;
-  srcloc pushback_loc;
-  size_t pushback_off, pushback_len;
+   * tokens that revealed it, again. */
+  bool inject_close;
+  scanned_token replay[2];
+  int nreplay, next_replay;
 
   bool stop;             /* nothing more to parse: the scanner returns end of file */
   bool oom;
@@ -1008,16 +1021,17 @@ bool parse_bracket_open(pstate *ps, char c, srcloc loc) {
   open_bracket b = {c, false, loc, NULL};
   if (c == '{') {
     /* The braces of `rule "x" {`, `test "x" {`, `policy "x" {`, `input {`. */
-    if (ps->tok_kind == TK_STRING && ps->prev_kind == TK_RULE) b.label = "rule";
-    else if (ps->tok_kind == TK_STRING && ps->prev_kind == TK_TEST) b.label = "test";
-    else if (ps->tok_kind == TK_STRING && ps->prev_kind == TK_POLICY) b.label = "policy";
-    else if (ps->tok_kind == TK_INPUT) b.label = "the input block";
+    const scanned_token *last = &ps->recent[0], *before = &ps->recent[1];
+    if (last->kind == TK_STRING && before->kind == TK_RULE) b.label = "rule";
+    else if (last->kind == TK_STRING && before->kind == TK_TEST) b.label = "test";
+    else if (last->kind == TK_STRING && before->kind == TK_POLICY) b.label = "policy";
+    else if (last->kind == TK_INPUT) b.label = "the input block";
     if (b.label) {
       b.decl = true;
-      if (ps->tok_kind == TK_STRING && ps->prev_string) {
+      if (last->kind == TK_STRING) {
+        const char *name = last->value.lit.v.s;
         char buf[200];
-        snprintf(buf, sizeof buf, "%s \"%.120s%s\"", b.label, ps->prev_string,
-                 strlen(ps->prev_string) > 120 ? "..." : "");
+        snprintf(buf, sizeof buf, "%s \"%.120s%s\"", b.label, name, strlen(name) > 120 ? "..." : "");
         b.label = arena_strndup(ps->a, buf, strlen(buf));
         if (!b.label) b.label = "a declaration";
       }
@@ -1067,40 +1081,32 @@ static int clause_yylex(CLAUSE_YYSTYPE *lval, srcloc *lloc, pstate *ps) {
   if (ps->inject_close) {
     /* Close the block the missing '}' left open, and every bracket in it. */
     ps->inject_close = false;
-    ps->pushback = true;
     while (ps->nbrackets > 0) {
       open_bracket *b = &ps->brackets[--ps->nbrackets];
       if (b->decl) break;
       ps->expr_brackets--;
     }
-    *lloc = ps->pushback_loc;
+    *lloc = ps->replay[0].loc;
     lloc->end_line = lloc->line;
     lloc->end_col = lloc->col;
     return TK_RBRACE;
   }
-  if (ps->pushback) {
-    ps->pushback = false;
-    lval->name = ps->pushback_name;
-    *lloc = ps->pushback_loc;
-    ps->tok_off = ps->pushback_off;
-    ps->tok_len = ps->pushback_len;
-    return ps->pushback_kind;
+  scanned_token t;
+  if (ps->next_replay < ps->nreplay) {
+    t = ps->replay[ps->next_replay++];
+  } else if (ps->stop) {
+    t = (scanned_token){TK_YYEOF, {0}, {ps->src, ps->line, ps->col, ps->line, ps->col}, ps->off, 0};
+  } else {
+    t.kind = clause_scan(&t.value, &t.loc, ps->scanner);
+    if (ps->stop) t.kind = TK_YYEOF;
+    t.off = ps->tok_off;
+    t.len = ps->tok_len;
   }
-  if (ps->stop) {
-    *lloc = (srcloc){ps->src, ps->line, ps->col, ps->line, ps->col};
-    ps->tok_len = 0;
-    return TK_YYEOF;
-  }
-  kind = clause_scan(lval, lloc, ps->scanner);
-  if (ps->stop) kind = TK_YYEOF;
-  ps->prev_end_line = ps->tok_end_line;
-  ps->prev_end_col = ps->tok_end_col;
-  ps->tok_end_line = lloc->end_line;
-  ps->tok_end_col = lloc->end_col;
-  ps->prev_kind = ps->tok_kind;
-  ps->tok_kind = kind;
-  if (kind == TK_STRING) ps->prev_string = lval->lit.v.s;
-  return kind;
+  ps->recent[1] = ps->recent[0];
+  ps->recent[0] = t;
+  *lval = t.value;
+  *lloc = t.loc;
+  return t.kind;
 }
 
 /* Bison's own failures: a parse stack too deep for the nesting, or memory. */
@@ -1183,8 +1189,8 @@ static void put_symbol(outbuf *o, yysymbol_kind_t k) {
 
 /* The unexpected token, as written where that helps. */
 static void put_unexpected(outbuf *o, const pstate *ps, yysymbol_kind_t k) {
-  const char *text = ps->src->text + ps->tok_off;
-  size_t n = ps->tok_len;
+  const char *text = ps->src->text + ps->recent[0].off;
+  size_t n = ps->recent[0].len;
   for (size_t i = 0; i < n; i++)
     if (text[i] == '\n' || text[i] == '\r') n = i;
   bool cut = n > 40;
@@ -1250,6 +1256,31 @@ static void put_close_note(outbuf *o, const open_bracket *b) {
   else ob_printf(o, " (to close '%c' at line %d)", b->c, b->loc.line);
 }
 
+/* A declaration inside an unclosed block: after the recovery has thrown
+ * its first tokens away, hand the parser the missing '}' and then those
+ * tokens again, so the declaration parses. It shows as a declaration
+ * keyword where the block cannot take one, or, in an input block where
+ * `rule` and `test` could begin a field path, as `rule "x"`. */
+static const open_bracket *replay_after_missing_brace(pstate *ps) {
+  if (ps->next_replay < ps->nreplay) return NULL; /* replaying already */
+  const open_bracket *block = NULL;
+  for (int i = ps->nbrackets - 1; i >= 0 && !block; i--)
+    if (ps->brackets[i].decl) block = &ps->brackets[i];
+  if (!block) return NULL;
+  bool input_block = strcmp(block->label, "the input block") == 0;
+  const scanned_token *last = &ps->recent[0], *before = &ps->recent[1];
+  ps->nreplay = ps->next_replay = 0;
+  if (is_decl_keyword(last->kind) && (!input_block || last->kind == TK_IMPORT || last->kind == TK_LET)) {
+    ps->replay[ps->nreplay++] = *last;
+  } else if (input_block && last->kind == TK_STRING &&
+             (before->kind == TK_RULE || before->kind == TK_TEST || before->kind == TK_POLICY)) {
+    ps->replay[ps->nreplay++] = *before;
+    ps->replay[ps->nreplay++] = *last;
+  }
+  ps->inject_close = ps->nreplay > 0;
+  return ps->inject_close ? block : NULL;
+}
+
 static int yyreport_syntax_error(const yypcontext_t *ctx, pstate *ps) {
   yysymbol_kind_t la = yypcontext_token(ctx);
   const srcloc *loc = yypcontext_location(ctx);
@@ -1271,7 +1302,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, pstate *ps) {
    * would do: the bracket was forgotten. */
   const open_bracket *open = innermost_open(ps, loc);
   bool closer_wanted = open && want[closer_of(open->c)];
-  if (closer_wanted && (la == YYSYMBOL_YYEOF || is_decl_keyword(ps->tok_kind))) {
+  if (closer_wanted && (la == YYSYMBOL_YYEOF || is_decl_keyword(ps->recent[0].kind))) {
     ob_printf(&o, ", expected '%c'", open->c == '(' ? ')' : open->c == '[' ? ']' : '}');
     put_close_note(&o, open);
   } else {
@@ -1293,7 +1324,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, pstate *ps) {
     if (setting_name) alt_add(&alts, "a setting", YYSYMBOL_YYEMPTY);
     bool identifier = !words && !setting_name && want[YYSYMBOL_IDENT];
     if (identifier) /* a lone IDENT is wanted for type names (and after '@') */
-      alt_add(&alts, want[YYSYMBOL_WINDOW] || ps->prev_kind == TK_AT ? "an identifier" : "a type", YYSYMBOL_YYEMPTY);
+      alt_add(&alts, want[YYSYMBOL_WINDOW] || ps->recent[1].kind == TK_AT ? "an identifier" : "a type", YYSYMBOL_YYEMPTY);
     for (int i = 0; i < n; i++) {
       yysymbol_kind_t k = exp[i];
       if (expression && starts_expression(k)) continue;
@@ -1324,39 +1355,21 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, pstate *ps) {
     }
     /* An expression bracket opened on another line may be the culprit. */
     if (closer_wanted && !open->decl && open->loc.line != loc->line) put_close_note(&o, open);
-    bool line_start = ps->prev_end_line < loc->line;
+    bool line_start = ps->recent[1].loc.end_line < loc->line;
     if (la == YYSYMBOL_ASSIGN && want[YYSYMBOL_EQ]) ob_puts(&o, " (did you mean '=='?)");
-    else if (la == YYSYMBOL_MINUS && ps->prev_kind == TK_BANG) ob_puts(&o, " (write !(-x): CEL does not mix ! and -)");
-    else if (la == YYSYMBOL_BANG && ps->prev_kind == TK_MINUS) ob_puts(&o, " (write -(!x): CEL does not mix - and !)");
+    else if (la == YYSYMBOL_MINUS && ps->recent[1].kind == TK_BANG) ob_puts(&o, " (write !(-x): CEL does not mix ! and -)");
+    else if (la == YYSYMBOL_BANG && ps->recent[1].kind == TK_MINUS) ob_puts(&o, " (write -(!x): CEL does not mix - and !)");
     else if (is_reserved(la) && (want[YYSYMBOL_IDENT] || want[YYSYMBOL_NUMBER]) &&
              !(ps->file && line_start && is_decl_symbol(la))) /* a `let` beginning a line begins a declaration */
-      ob_printf(&o, " (`%.*s` is a reserved word)", (int)ps->tok_len, ps->src->text + ps->tok_off);
+      ob_printf(&o, " (`%.*s` is a reserved word)", (int)ps->recent[0].len, ps->src->text + ps->recent[0].off);
   }
+  const open_bracket *unclosed = replay_after_missing_brace(ps);
+  if (unclosed && la == YYSYMBOL_STRING) /* `rule "x"` read as a field path */
+    ob_printf(&o, " (is a '}' missing, to close '{' of %s at line %d?)", unclosed->label, unclosed->loc.line);
   /* A syntax error is shown at the token that cannot go on, but it belongs
    * to what came before: the token may well begin the next declaration. */
   diag_add(ps->d, DIAG_ERROR, *loc, "%s", ob_cstr(&o));
-  record_error(ps, ps->prev_end_line, ps->prev_end_col - 1);
-
-  /* A declaration keyword inside an unclosed block: after the recovery
-   * throws the keyword away, hand the parser the missing '}' and then the
-   * keyword again, so the next declaration parses. (In an input block most
-   * of these words can begin a field, so there only `import` and `let`.) */
-  if (is_decl_keyword(ps->tok_kind) && !ps->pushback) {
-    const open_bracket *block = NULL;
-    for (int i = ps->nbrackets - 1; i >= 0 && !block; i--)
-      if (ps->brackets[i].decl) block = &ps->brackets[i];
-    bool input_block = block && strcmp(block->label, "the input block") == 0;
-    if (block && (!input_block || ps->tok_kind == TK_IMPORT || ps->tok_kind == TK_LET)) {
-      ps->inject_close = true;
-      ps->pushback_kind = ps->tok_kind;
-      ps->pushback_loc = *loc;
-      ps->pushback_off = ps->tok_off;
-      ps->pushback_len = ps->tok_len;
-      /* the keyword's value is its own text */
-      ps->pushback_name = arena_strndup(ps->a, ps->src->text + ps->tok_off, ps->tok_len);
-      if (!ps->pushback_name) ps->inject_close = false;
-    }
-  }
+  record_error(ps, ps->recent[1].loc.end_line, ps->recent[1].loc.end_col - 1);
   return 0;
 }
 
