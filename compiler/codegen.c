@@ -54,6 +54,7 @@ typedef struct cg {
   uint32_t *line_start;    /* byte offset of each line (1-based index) */
   int nlines;
   srcloc err_loc;
+  bool now_used;           /* an expression reads `now` */
 } cg;
 
 /* ---- growable arrays in the compile arena ------------------------------------ */
@@ -318,6 +319,7 @@ static uint32_t gen_reg(cg *g, const expr *e) {
     case REF_VAR:
       return (uint32_t)e->ref_index;
     case REF_NOW:
+      g->now_used = true;
       return g->p->now_reg;
     case REF_LOCAL:
       return g->local_reg[e->ref_index];
@@ -651,6 +653,8 @@ static void finish(cg *g) {
   p->block_start = g->blocks;
   p->nblocks = g->nblocks;
   p->nregs = g->max_reg;
+  /* Without a reader of `now` the VM need not fetch the time. */
+  if (!g->now_used) p->now_reg = PROG_NONE;
   if (p->nregs > INSTR_MAX_OPERAND + 1) fail_at(g, g->err_loc, "the policy needs too many registers");
 }
 

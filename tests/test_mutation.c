@@ -828,6 +828,11 @@ static const hostile_case hostile_cases[] = {
      {I(JFALSE, 0, 0, 2), I(LIST, 2, 1, 2), I(ITER, 3, 2, 0), I(ADD, 5, 1, 1), I(ITERNEXT, 4, 3, 1),
       I(OBLIG, 4, 0, 0), I(HALT, 0, 0, 0)},
      7, 1},
+    /* An iterator copied into an ordinary register, compared and shown. */
+    {"iterator used as a value",
+     {I(LOADK, 2, 0, 0), I(ITER, 3, 2, 0), I(MOVE, 4, 3, 0), I(EQ, 5, 4, 3), I(LIST, 5, 3, 1),
+      I(OBLIG, 4, 0, 0), I(HALT, 0, 0, 0)},
+     7, 1},
 };
 #undef I
 
@@ -939,6 +944,13 @@ static void test_hostile_programs(void **state) {
   if (failures) fail_msg("%d hostile programs passed the verifier and misbehaved", failures);
 }
 
+/* Fills the stack below the caller with 0x7f bytes, so that a callee that
+ * reads its own uninitialised locals is likely to read them. */
+static __attribute__((noinline)) void paint_stack(void) {
+  volatile unsigned char area[16384];
+  for (size_t i = 0; i < sizeof area; i++) area[i] = 0x7f;
+}
+
 /* A well-formed expression program (the kind `clause expr` builds) handed
  * to clause_load: it has no rules to decide with, so it must either be
  * refused or fail cleanly, with a message, wherever it is used. */
@@ -958,8 +970,12 @@ static void test_expression_program(void **state) {
   clause_vm *vm = clause_vm_new(p);
   assert_non_null(vm);
   memset(&err, 0, sizeof err);
+  paint_stack(); /* a message made from uninitialised stack shows as 0x7f */
   int rc = clause_vm_set_json(vm, "{\"x\": true}", 11, &err);
-  if (rc != CLAUSE_OK) assert_true(err.message[0] != '\0');
+  if (rc != CLAUSE_OK) {
+    if (!err.message[0] || (unsigned char)err.message[0] == 0x7f)
+      fail_msg("clause_vm_set_json failed (%d) without a proper message", rc);
+  }
   clause_decision d;
   rc = clause_vm_eval(vm, &d);
   assert_true(rc == CLAUSE_OK || rc == CLAUSE_ERR_ARG);

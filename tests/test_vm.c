@@ -12,7 +12,8 @@
  * (review the diff!). Files are found under $CLAUSE_SRCDIR (default ".").
  *
  * Table-driven tests then check the C side of a decision: the struct's
- * fields, clause_decision_json's snprintf-like contract, and the setters.
+ * fields, clause_decision_json's snprintf-like contract, the setters, and
+ * how error messages start (SPEC 5.2 fixes only their first words).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../include/clause.h"
 
@@ -393,12 +395,72 @@ static void test_setters(void **state) {
   clause_program_free(p);
 }
 
+/* ---- error messages ------------------------------------------------------------------ */
+
+/* SPEC 5.2 fixes how error messages start (the rest is the
+ * implementation's): each rule below fails with one of them. */
+static const char error_policy[] =
+    "policy \"errors\" {\n  on_error skip\n}\n"
+    "input {\n  n int\n  items list(int)\n  s string\n  opt int?\n}\n"
+    "rule \"overflow\" { deny when n + 9223372036854775807 > 0 }\n"
+    "rule \"index\" { deny when items[5] == 1 }\n"
+    "rule \"overload\" { deny when dyn(s) + 1 > 0 }\n"
+    "rule \"divide\" { deny when 10 / (n - 1) > 0 }\n"
+    "rule \"modulo\" { deny when 10 % (n - 1) > 0 }\n"
+    "rule \"absent\" { deny when opt > 0 }\n"
+    "rule \"negate\" { deny when -(n - 9223372036854775807 - 2) > 0 }\n";
+
+static const struct {
+  const char *rule, *prefix;
+} error_cases[] = {
+    {"overflow", "integer overflow"},
+    {"index", "index out of range"},
+    {"overload", "no matching overload"},
+    {"divide", "division by zero"},
+    {"modulo", "division by zero"},
+    {"absent", "no such key: opt"},
+    {"negate", "integer overflow"},
+};
+
+static void test_error_messages(void **state) {
+  (void)state;
+  char path[] = "/tmp/clause-test-vm-XXXXXX.clause";
+  int fd = mkstemps(path, 7);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  assert_non_null(f);
+  fputs(error_policy, f);
+  fclose(f);
+  clause_program *p = compile_golden(path);
+  unlink(path);
+  assert_non_null(p);
+  clause_vm *vm = clause_vm_new(p);
+  assert_non_null(vm);
+  const char *req = "{\"n\": 1, \"items\": [1], \"s\": \"x\"}";
+  clause_error err;
+  assert_int_equal(clause_vm_set_json(vm, req, strlen(req), &err), CLAUSE_OK);
+  clause_decision d;
+  assert_int_equal(clause_vm_eval(vm, &d), CLAUSE_OK);
+  assert_int_equal(d.effect, CLAUSE_ALLOW);
+  assert_int_equal(d.n_errors, sizeof error_cases / sizeof error_cases[0]);
+  for (size_t i = 0; i < d.n_errors; i++) {
+    assert_non_null(d.errors[i].rule);
+    assert_string_equal(d.errors[i].rule, error_cases[i].rule); /* file order */
+    if (strncmp(d.errors[i].message, error_cases[i].prefix, strlen(error_cases[i].prefix)) != 0)
+      fail_msg("rule %s: message \"%s\" does not start with \"%s\"", error_cases[i].rule,
+               d.errors[i].message, error_cases[i].prefix);
+  }
+  clause_vm_free(vm);
+  clause_program_free(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_golden_decisions),
       cmocka_unit_test(test_decision_struct),
       cmocka_unit_test(test_decision_json_capacity),
       cmocka_unit_test(test_setters),
+      cmocka_unit_test(test_error_messages),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,7 +78,14 @@ clause_program *clause_load(const void *bytes, size_t len, const clause_options 
     return NULL;
   }
   clause_program *p = clb_read(bytes, len, msg, sizeof msg);
-  if (!p) set_error(err, NULL, 0, 0, msg);
+  if (!p) {
+    set_error(err, NULL, 0, 0, msg);
+  } else if (p->kind != PROG_POLICY) {
+    /* Expression programs are the CLI's internal business. */
+    set_error(err, NULL, 0, 0, "not a policy program (an expression program)");
+    clause_program_free(p);
+    p = NULL;
+  }
   return p;
 }
 
@@ -244,7 +251,7 @@ int clause_vm_set_json(clause_vm *vm, const char *json, size_t len, clause_error
     return CLAUSE_ERR_ARG;
   }
   clause_vm_reset(vm);
-  json_error jerr;
+  json_error jerr = {0, 0, 0, "not a policy program"};
   int rc = json_bind(vm->p->binder, json ? json : "", len, &vm->input, vm->regs, NULL, &jerr);
   if (rc != CLAUSE_OK) {
     set_error(err, NULL, jerr.line, jerr.column, jerr.message);
@@ -318,9 +325,7 @@ int clause_vm_eval(clause_vm *vm, clause_decision *out) {
   if (!vm || !out) return CLAUSE_ERR_ARG;
   const clause_program *p = vm->p;
   if (p->kind != PROG_POLICY) return CLAUSE_ERR_ARG;
-  arena_reset(&vm->scratch);
-  for (uint32_t i = 0; i < p->nlets; i++) vm->regs[p->let_regs[i]].kind = CV_UNSET;
-  vm->nerrors = vm->nflags = vm->nobligs_out = 0;
+  vm_begin_eval(vm);
   vm->decider = PROG_NONE;
   vm->best = RE_ALLOW;
   vm->decider_failed = false;

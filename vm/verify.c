@@ -173,6 +173,10 @@ static int check_loop(vstate *v, uint32_t pc, uint32_t block_start, unsigned bac
   /* Nothing in the body may write the loop's iterator: no reset, no
    * second advance, no copy over it. */
   unsigned it = INSTR_B(p->code[head]);
+  /* The exhausted iterator must leave the loop, or LOOP would return to
+   * an ITERNEXT that no longer advances. */
+  if ((uint64_t)head + 1 + INSTR_C(p->code[head]) <= pc)
+    return reject(v, VC_LOOP, "bad bytecode at %u: loop exit lands inside the loop", head);
   for (uint32_t q = head + 1; q < pc; q++) {
     instr i = p->code[q];
     const char *kinds = opcode_kinds[INSTR_OP(i)];

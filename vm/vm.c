@@ -721,12 +721,20 @@ halt:
   if (result) *result = cv_null();
 }
 
-int vm_eval_value(clause_vm *vm, value *out) {
+void vm_begin_eval(clause_vm *vm) {
   const clause_program *p = vm->p;
   arena_reset(&vm->scratch);
+  /* Every register past the inputs starts null: no evaluation can see a
+   * value, or a pointer into reused memory, left by the previous one. */
+  memset(vm->regs + p->nfields, 0, (p->nregs - p->nfields) * sizeof(value));
   for (uint32_t i = 0; i < p->nlets; i++) vm->regs[p->let_regs[i]].kind = CV_UNSET;
-  if (p->now_reg != PROG_NONE) vm->regs[p->now_reg] = vm_wall_clock();
   vm->nerrors = vm->nflags = vm->nobligs_out = 0;
+}
+
+int vm_eval_value(clause_vm *vm, value *out) {
+  const clause_program *p = vm->p;
+  vm_begin_eval(vm);
+  if (p->now_reg != PROG_NONE) vm->regs[p->now_reg] = vm_wall_clock();
   vm_run_block(vm, 0, out);
   return CLAUSE_OK;
 }

@@ -57,6 +57,10 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result);
 /* Adds an error to the decision (rule may be NULL). */
 void vm_add_error(clause_vm *vm, const char *rule, const char *msg, size_t n);
 
+/* Resets the per-evaluation state: scratch memory, registers past the
+ * inputs, lets, and the decision's lists. */
+void vm_begin_eval(clause_vm *vm);
+
 /* Evaluates an expression program (PROG_EXPR) on the bound inputs. */
 int vm_eval_value(clause_vm *vm, value *out);
 
