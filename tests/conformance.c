@@ -79,6 +79,8 @@ int main(void) {
   FILE *cases = fopen(cases_path, "r");
   if (!cases) {
     printf("conformance: no cases at %s: skipped\n", cases_path);
+    free(cases_path);
+    free(xfail_path);
     return 77;
   }
   int nx;
@@ -156,6 +158,10 @@ int main(void) {
   free(cline);
   free(aline);
   arena_free(&a);
+  for (int i = 0; i < nx; i++) free(xf[i].id);
+  free(xf);
+  free(cases_path);
+  free(xfail_path);
   if (rc != 0) printf("clause expr --batch exited with status %d\n", rc);
   return failed || xpassed || rc != 0 ? 1 : 0;
 }
