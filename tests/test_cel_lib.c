@@ -925,10 +925,11 @@ static void test_regex_match_limit(void **state) {
   regex_cache_free(cache);
   regex_free(re);
 
-  /* A limit too small for an ordinary match, and one large enough. */
+  /* A limit large enough for an ordinary match. (How few steps a tiny
+   * limit allows differs between PCRE2's JIT and its interpreter, so only
+   * the catastrophic case above is checked for the error.) */
   re = regex_compile("(a|b)*c", 7, err, sizeof err);
   assert_non_null(re);
-  assert_int_equal(regex_match(re, "ababababababababababc", 21, 3, err, sizeof err), -1);
   assert_int_equal(regex_match(re, "ababababababababababc", 21, 1000, err, sizeof err), 1);
   regex_free(re);
 }

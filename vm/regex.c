@@ -167,6 +167,9 @@ regex *regex_compile(const char *pat, size_t n, char *errbuf, size_t errcap) {
     set_error(errbuf, errcap, "out of memory");
     return NULL;
   }
+  /* JIT-compile when the platform allows: several times faster, same
+   * results; the match limit still applies. Without JIT, PCRE2 interprets. */
+  (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
   re->code = code;
   return re;
 }
@@ -215,7 +218,8 @@ int regex_match_cached(const regex *re, regex_cache *cache, const char *s, size_
 
   if (rc >= 0) return 1;
   if (rc == PCRE2_ERROR_NOMATCH) return 0;
-  if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT) {
+  if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT ||
+      rc == PCRE2_ERROR_JIT_STACKLIMIT) {
     set_error(errbuf, errcap, "regex match limit exceeded");
     return -1;
   }

@@ -1,7 +1,8 @@
 /*
  * strset.h - a hash set over a constant list of strings, built when a
  * program loads, so that `x in ["a", "b", ...]` against a constant costs
- * one hash and a probe or two instead of a scan of the list.
+ * one hash and a probe or two instead of a scan of the list (and `k in m`
+ * against a constant map, over its keys).
  */
 #ifndef CLAUSE_STRSET_H
 #define CLAUSE_STRSET_H
@@ -18,8 +19,9 @@ typedef struct strset {
   const value **slots;    /* the list's elements, NULL for empty slots */
 } strset;
 
-/* A set over `list` when it is a list of strings long enough for hashing
- * to beat a scan; NULL otherwise (or when out of memory). */
+/* A set over `list` when it is a list of strings (or a map with string
+ * keys: the set of its keys) long enough for hashing to beat a scan; NULL
+ * otherwise (or when out of memory). */
 strset *strset_build(arena *a, const value *list);
 
 static inline uint32_t strset_hash(const char *s, uint32_t n) {

@@ -178,6 +178,24 @@ static inline void in_list(cel_ctx *ctx, value *dst, const value *a, const value
     *dst = *a;
     return;
   }
+  if (a->kind == CV_STRING && k->kind == CV_MAP) { /* a key of a map with string keys */
+    bool all_strings = true;
+    const value *kv = k->items;
+    for (uint32_t i = 0; i < k->n; i++, kv += 2) {
+      if (kv->kind != CV_STRING) {
+        all_strings = false; /* numeric keys: CEL's rules, below */
+        continue;
+      }
+      if (kv->n == a->n && bytes_eq(kv->s, a->s, a->n)) {
+        *dst = V_TRUE;
+        return;
+      }
+    }
+    if (all_strings) {
+      *dst = V_FALSE;
+      return;
+    }
+  }
   if (a->kind == CV_STRING && k->kind == CV_LIST) {
     bool all_strings = true, found = false;
     for (uint32_t i = 0; i < k->n; i++) {
