@@ -24,10 +24,20 @@ typedef struct strset {
  * otherwise (or when out of memory). */
 strset *strset_build(arena *a, const value *list);
 
+/* Hashes the length and at most the first and last 8 bytes: constant time
+ * whatever the string, and enough to spread the short words sets hold
+ * (probes compare whole strings anyway). */
 static inline uint32_t strset_hash(const char *s, uint32_t n) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (uint32_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-  return h;
+  uint64_t head = 0, tail = 0;
+  if (n >= 8) {
+    memcpy(&head, s, 8);
+    memcpy(&tail, s + n - 8, 8);
+  } else {
+    memcpy(&head, s, n);
+  }
+  uint64_t h = (head ^ (uint64_t)n * 0x9e3779b97f4a7c15u) * 0xff51afd7ed558ccdu;
+  h = (h ^ tail ^ (h >> 29)) * 0xc4ceb9fe1a85ec53u;
+  return (uint32_t)(h >> 32);
 }
 
 static inline bool strset_has(const strset *set, const char *s, uint32_t n) {

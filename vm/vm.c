@@ -377,25 +377,29 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       CLAUSE_OPCODES(OPCODE_LABEL)
 #undef OPCODE_LABEL
   };
-#define CASE(name) L_##name:
+/* Each handler decodes its operands itself, so the compiler drops the
+ * decoding of those it does not use. */
+#define CASE(name)                                                               \
+  L_##name:                                                                      \
+  a = INSTR_A(i);                                                                \
+  b = INSTR_B(i);                                                                \
+  c = INSTR_C(i);
 #define NEXT()                                                                   \
   do {                                                                           \
     i = code[pc++];                                                              \
-    a = INSTR_A(i);                                                              \
-    b = INSTR_B(i);                                                              \
-    c = INSTR_C(i);                                                              \
     goto *dispatch_table[INSTR_OP(i)];                                           \
   } while (0)
 #define DISPATCH() NEXT();
 #else
-#define CASE(name) case BC_##name:
+#define CASE(name)                                                               \
+  case BC_##name:                                                                \
+    a = INSTR_A(i);                                                              \
+    b = INSTR_B(i);                                                              \
+    c = INSTR_C(i);
 #define NEXT() goto next
 #define DISPATCH()                                                               \
   next:                                                                          \
   i = code[pc++];                                                                \
-  a = INSTR_A(i);                                                                \
-  b = INSTR_B(i);                                                                \
-  c = INSTR_C(i);                                                                \
   switch ((opcode)INSTR_OP(i))
 #endif
 
