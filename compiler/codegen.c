@@ -728,6 +728,27 @@ static void gen_when(cg *g, const rule_decl *rd, uint32_t rule, uint32_t *exits,
   exits[(*nexits)++] = emit(g, BC_RCOND, 0, rule, 0);
 }
 
+/* The JSON array of an obligation whose arguments are all constants, or
+ * NULL. */
+static const char *constant_args_json(cg *g, const then_clause *th) {
+  outbuf o;
+  ob_init_grow(&o);
+  ob_putc(&o, '[');
+  for (int i = 0; i < th->nargs; i++) {
+    value v;
+    if (!fold(g, th->args[i], &v)) {
+      ob_free(&o);
+      return NULL;
+    }
+    if (i) ob_putc(&o, ',');
+    cel_to_json(&o, &v);
+  }
+  ob_putc(&o, ']');
+  const char *json = o.oom ? NULL : arena_strndup(g->a, o.buf, o.len);
+  ob_free(&o);
+  return json;
+}
+
 static const rule_effect effect_of[] = {
     [EFF_ALLOW] = RE_ALLOW, [EFF_FLAG] = RE_FLAG, [EFF_THROTTLE] = RE_THROTTLE,
     [EFF_DENY] = RE_DENY,   [EFF_SUSPEND] = RE_SUSPEND,
@@ -822,11 +843,16 @@ bool codegen_policy(const policy_file *pf, arena *a, diag_list *d, clause_progra
     emit(g, BC_RMATCH, 0, (uint32_t)r, 0);
     for (int t = 0; t < rd->nthens; t++) {
       const then_clause *th = &rd->thens[t];
-      uint32_t mark = g->next_reg;
-      uint32_t first = gen_args(g, NULL, th->args, th->nargs);
       if (!grow(g, (void **)&g->obligs, &g->capobligs, g->nobligs, sizeof(prog_oblig))) break;
       g->obligs[g->nobligs] = (prog_oblig){(uint32_t)r, th->action, (uint32_t)th->nargs};
       g->src_text = label;
+      const char *json = constant_args_json(g, th);
+      if (json) { /* rendered once, here, instead of on every match */
+        emit(g, BC_OBLIGK, 0, g->nobligs++, add_string_const(g, json));
+        continue;
+      }
+      uint32_t mark = g->next_reg;
+      uint32_t first = gen_args(g, NULL, th->args, th->nargs);
       emit(g, BC_OBLIG, th->nargs ? first : 0, g->nobligs++, 0);
       g->next_reg = mark;
     }

@@ -93,6 +93,7 @@
   OPCODE(RSUSPEND, "ruj", "rule B: suspend R[A] for R[A+1] (else fails)")             \
   OPCODE(RMATCH,   "_u_", "rule B matches")                                           \
   OPCODE(OBLIG,    "ro_", "obligation B with arguments R[A], R[A+1], ...")            \
+  OPCODE(OBLIGK,   "_os", "obligation B with constant arguments, as JSON text K[C]")  \
   OPCODE(HALT,     "___", "end of the rules: decide")                                 \
   OPCODE(RET,      "r__", "end of a value block: the value is R[A]")
 

@@ -96,6 +96,14 @@ static size_t json_bound(const value *v) {
   }
 }
 
+static void record_obligation(clause_vm *vm, const prog_oblig *ob, const char *args_json) {
+  if (vm->nobligs_out >= vm->p->nobligs) return; /* each OBLIG runs once per rule match */
+  clause_obligation *out = &vm->obligs[vm->nobligs_out++];
+  out->rule = vm->p->rules[ob->rule].id;
+  out->action = ob->action;
+  out->args_json = args_json;
+}
+
 static void add_obligation(clause_vm *vm, const prog_oblig *ob, const value *args) {
   size_t need = 3;
   for (uint32_t i = 0; i < ob->nargs && need; i++) {
@@ -122,11 +130,7 @@ static void add_obligation(clause_vm *vm, const prog_oblig *ob, const value *arg
     }
     ob_putc(&o, ']');
   }
-  if (vm->nobligs_out >= vm->p->nobligs) return; /* each OBLIG runs once per rule match */
-  clause_obligation *out = &vm->obligs[vm->nobligs_out++];
-  out->rule = vm->p->rules[ob->rule].id;
-  out->action = ob->action;
-  out->args_json = ob_cstr(&o);
+  record_obligation(vm, ob, ob_cstr(&o));
 }
 
 /* Byte equality of two strings of the same length n: short strings are
@@ -729,6 +733,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       NEXT();
     }
     CASE(OBLIG) add_obligation(vm, &p->obligs[b], &R[a]); NEXT();
+    CASE(OBLIGK) record_obligation(vm, &p->obligs[b], K[c].s); NEXT();
     CASE(HALT) goto halt;
     CASE(RET) {
       if (result) *result = R[a];
