@@ -55,6 +55,6 @@ clause_program *cli_load_program(const char *path, const clause_options *opts);
 /* Renders diagnostics to stderr (colour when stderr is a terminal). */
 void cli_render_diags(const diag_list *d);
 
-extern const cli_command cmd_compile, cmd_disasm, cmd_eval, cmd_expr;
+extern const cli_command cmd_compile, cmd_disasm, cmd_eval, cmd_expr, cmd_check, cmd_test, cmd_diff;
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * main.c - `clause`: compile rule files, inspect bytecode, evaluate
+ * main.c - `clause`: compile rule files, inspect bytecode, check them
+ * against traffic, run their tests, compare two versions, evaluate
  * requests and expressions. One table of subcommands; each lives in its
  * own cmd_*.c.
  */
@@ -12,7 +13,8 @@
 #define PACKAGE_VERSION "dev"
 #endif
 
-static const cli_command *const commands[] = {&cmd_compile, &cmd_disasm, &cmd_eval, &cmd_expr};
+static const cli_command *const commands[] = {&cmd_compile, &cmd_disasm, &cmd_check, &cmd_test,
+                                              &cmd_diff,    &cmd_eval,   &cmd_expr};
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *out) {

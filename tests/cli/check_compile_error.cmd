@@ -1,0 +1,1 @@
+check tests/cli/syntax_error.clause --traffic tests/cli/traffic.jsonl

@@ -1,0 +1,1 @@
+check tests/cli/terms_v1.clause --traffic tests/cli/traffic.jsonl --format jsonl --fail-on throttle

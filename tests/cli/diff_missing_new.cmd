@@ -1,0 +1,1 @@
+diff tests/cli/terms_v1.clause --traffic tests/cli/traffic.jsonl

@@ -1,0 +1,1 @@
+disasm tests/cli/policy.clause

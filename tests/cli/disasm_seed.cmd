@@ -1,0 +1,1 @@
+disasm examples/seed/terms.clause

@@ -1,0 +1,1 @@
+eval tests/cli/corrupt.clb --input '{}'

@@ -1,0 +1,1 @@
+test tests/cli/syntax_error.clause

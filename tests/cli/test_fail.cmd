@@ -1,0 +1,1 @@
+test tests/cli/tests_fail.clause tests/cli/terms_v1.clause
