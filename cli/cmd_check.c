@@ -115,19 +115,6 @@ typedef struct worker {
 /* ---- small helpers --------------------------------------------------------------- */
 
 /* Room for `need` more bytes in a growing buffer. */
-static bool room(outbuf *o, size_t need) {
-  if (o->cap - o->len > need) return true;
-  size_t cap = o->cap ? o->cap : 1 << 16;
-  while (cap - o->len <= need) cap *= 2;
-  char *p = realloc(o->buf, cap);
-  if (!p) {
-    o->oom = true;
-    return false;
-  }
-  o->buf = p;
-  o->cap = cap;
-  return true;
-}
 
 static const char *plural(uint64_t n) {
   return n == 1 ? "" : "s";
@@ -242,7 +229,7 @@ static bool expectation_holds(const json_meta *meta, const clause_decision *d, o
 static void write_decision(outbuf *o, const clause_decision *d, const char *prefix, size_t plen) {
   size_t need = 1024;
   for (;;) {
-    if (!room(o, plen + need + 2)) return;
+    if (!ob_reserve(o, plen + need + 2)) return;
     size_t at = o->len + plen - 1;
     int n = clause_decision_json(d, o->buf + at, o->cap - at);
     if (n < 0) return;
@@ -282,7 +269,7 @@ static void write_jsonl(worker *w, uint64_t lineno, const clause_decision *d) {
   if (!d->rule && !d->reason && !d->cite && !d->n_flags && !d->n_obligations && !d->n_errors &&
       d->retry_after_ms < 0 && cfg->plain_json[d->effect]) {
     size_t n = cfg->plain_len[d->effect];
-    if (!room(o, plen + n + 1)) return;
+    if (!ob_reserve(o, plen + n + 1)) return;
     memcpy(o->buf + o->len, prefix, plen);
     memcpy(o->buf + o->len + plen, cfg->plain_json[d->effect] + 1, n - 1);
     o->len += plen + n - 1;
@@ -295,7 +282,7 @@ static void write_jsonl(worker *w, uint64_t lineno, const clause_decision *d) {
     explain_request(cfg, w, o, true);
     ob_putc(o, '}');
   }
-  if (room(o, 1)) o->buf[o->len++] = '\n';
+  if (ob_reserve(o, 1)) o->buf[o->len++] = '\n';
 }
 
 /* A request that is not allowed, for a person. */

@@ -111,14 +111,15 @@ static void format_double_go(outbuf *o, double d) {
   }
 }
 
-/* ---- canonical text ---------------------------------------------------------------- */
-
-static void canon_string(outbuf *o, const char *s, size_t n) {
+/* A quoted string, raw UTF-8 with only what must be escaped escaped: for
+ * JSON (SPEC section 8) `"`, `\\` and C0 controls; for the canonical text
+ * (../shared/cel/README.md) the same plus DEL, and no \\b or \\f forms. */
+static void quote_string(outbuf *o, const char *s, size_t n, bool json) {
   ob_putc(o, '"');
   size_t run = 0; /* bytes copied as they are, written in one go */
   for (size_t k = 0; k < n; k++) {
     unsigned char c = (unsigned char)s[k];
-    if (c >= 0x20 && c != 0x7f && c != '"' && c != '\\') continue;
+    if (c >= 0x20 && c != '"' && c != '\\' && (json || c != 0x7f)) continue;
     ob_put(o, s + run, k - run);
     run = k + 1;
     switch (c) {
@@ -127,12 +128,18 @@ static void canon_string(outbuf *o, const char *s, size_t n) {
     case '\n': ob_puts(o, "\\n"); break;
     case '\t': ob_puts(o, "\\t"); break;
     case '\r': ob_puts(o, "\\r"); break;
+    case '\b': ob_puts(o, json ? "\\b" : "\\u0008"); break;
+    case '\f': ob_puts(o, json ? "\\f" : "\\u000c"); break;
     default: ob_printf(o, "\\u%04x", c); break;
     }
   }
   ob_put(o, s + run, n - run);
   ob_putc(o, '"');
 }
+
+/* ---- canonical text ---------------------------------------------------------------- */
+
+static void canon_string(outbuf *o, const char *s, size_t n) { quote_string(o, s, n, false); }
 
 typedef struct key_text {
   size_t off, len;
@@ -254,28 +261,7 @@ void cel_canon(outbuf *o, const value *v) {
 
 /* ---- JSON -------------------------------------------------------------------------------- */
 
-void cel_json_string(outbuf *o, const char *s, size_t n) {
-  ob_putc(o, '"');
-  size_t run = 0;
-  for (size_t k = 0; k < n; k++) {
-    unsigned char c = (unsigned char)s[k];
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    ob_put(o, s + run, k - run);
-    run = k + 1;
-    switch (c) {
-    case '"': ob_puts(o, "\\\""); break;
-    case '\\': ob_puts(o, "\\\\"); break;
-    case '\n': ob_puts(o, "\\n"); break;
-    case '\t': ob_puts(o, "\\t"); break;
-    case '\r': ob_puts(o, "\\r"); break;
-    case '\b': ob_puts(o, "\\b"); break;
-    case '\f': ob_puts(o, "\\f"); break;
-    default: ob_printf(o, "\\u%04x", c); break;
-    }
-  }
-  ob_put(o, s + run, n - run);
-  ob_putc(o, '"');
-}
+void cel_json_string(outbuf *o, const char *s, size_t n) { quote_string(o, s, n, true); }
 
 static void json_base64(outbuf *o, const unsigned char *p, size_t n) {
   static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

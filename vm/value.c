@@ -70,7 +70,7 @@ void ob_init_grow(outbuf *o) {
 }
 
 /* Makes room for `need` more bytes plus a NUL in a growing buffer. */
-static bool ob_reserve(outbuf *o, size_t need) {
+bool ob_reserve(outbuf *o, size_t need) {
   if (o->oom) return false;
   if (need > SIZE_MAX - o->len - 1) {
     o->oom = true;

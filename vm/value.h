@@ -112,6 +112,9 @@ typedef struct outbuf {
 void ob_init_fixed(outbuf *o, char *buf, size_t cap);
 void ob_init_grow(outbuf *o);
 void ob_put(outbuf *o, const char *s, size_t n);
+/* A growing buffer: room for `need` more bytes (and a NUL) at o->buf +
+ * o->len, to fill directly; false (and o->oom) when out of memory. */
+bool ob_reserve(outbuf *o, size_t need);
 void ob_puts(outbuf *o, const char *s);
 void ob_putc(outbuf *o, char c);
 void ob_printf(outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
