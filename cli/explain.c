@@ -33,6 +33,8 @@ struct explainer {
 static bool is_condition(unsigned op) {
   switch (op) {
   case BC_CJFALSE: case BC_CJABSENT: case BC_CJEQK: case BC_CJNEK: case BC_CJINK:
+  case BC_CJNOT: case BC_CJNINK: case BC_CJLTK: case BC_CJLEK: case BC_CJGTK: case BC_CJGEK:
+  case BC_CJEQ: case BC_CJNE: case BC_CJLT: case BC_CJLE: case BC_CJGT: case BC_CJGE: case BC_CJIN:
   case BC_RCOND: case BC_RWHEN: case BC_RUNLESS: case BC_RRETRY: case BC_RSUSPEND:
     return true;
   default:

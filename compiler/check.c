@@ -1,7 +1,8 @@
 /*
  * check.c - the checker's work on declarations (SPEC sections 3 and 5):
- * policy settings, the one namespace, the input schema, externs, lets and
- * their cycles, counters, rules and tests. Expressions are check_expr.c's.
+ * policy settings, the one namespace (and one per imported module), the
+ * input schema, externs, lets and their cycles, counters, rules and tests.
+ * Expressions are check_expr.c's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,8 @@ static int cmp_entries(const void *x, const void *y) {
   return (int)a->kind - (int)b->kind;
 }
 
+static void admit_names(checker *c, ns_entry *all, int n);
+
 /* Input roots, lets, counters, externs and import aliases share one
  * namespace with `now`: the second of two declarations is the error. */
 static void build_namespace(checker *c) {
@@ -155,8 +158,13 @@ static void build_namespace(checker *c) {
   for (int i = 0; i < pf->nimports; i++)
     if (pf->imports[i].alias)
       all[n++] = (ns_entry){pf->imports[i].alias, NK_ALIAS, i, pf->imports[i].alias_loc};
-  if (n > 1) qsort(all, (size_t)n, sizeof *all, cmp_entries);
+  admit_names(c, all, n);
+}
 
+/* Admits declarations (in any order) to the current namespace in their
+ * order in the source: the second of two with one name is the error. */
+static void admit_names(checker *c, ns_entry *all, int n) {
+  if (n > 1) qsort(all, (size_t)n, sizeof *all, cmp_entries);
   for (int i = 0; i < n; i++) {
     const ns_entry *e = &all[i];
     const ns_entry *first = ck_lookup(c, e->name);
@@ -169,6 +177,75 @@ static void build_namespace(checker *c) {
       c->names[c->nnames++] = *e;
     }
   }
+}
+
+/* A module's namespace: its lets, externs and import aliases. */
+static bool in_module(const char *module, const check_module *m) {
+  return module && strcmp(module, m->path) == 0;
+}
+
+static void build_module_namespace(checker *c, int k) {
+  const policy_file *pf = c->pf;
+  const check_module *m = &c->mods[k];
+  int cap = m->nimports;
+  for (int i = 0; i < pf->nlets; i++) cap += in_module(pf->lets[i].module, m);
+  for (int i = 0; i < pf->nexterns; i++) cap += in_module(pf->externs[i].module, m);
+  ns_entry *all = arena_alloc(c->a, (size_t)(cap ? cap : 1) * sizeof *all);
+  c->names = arena_alloc(c->a, (size_t)(cap ? cap : 1) * sizeof *c->names);
+  c->nnames = 0;
+  if (!all || !c->names) return;
+  int n = 0;
+  for (int i = 0; i < pf->nlets; i++)
+    if (in_module(pf->lets[i].module, m) && pf->lets[i].name)
+      all[n++] = (ns_entry){pf->lets[i].name, NK_LET, i, pf->lets[i].loc};
+  for (int i = 0; i < pf->nexterns; i++)
+    if (in_module(pf->externs[i].module, m) && pf->externs[i].name)
+      all[n++] = (ns_entry){pf->externs[i].name, NK_EXTERN, i, pf->externs[i].loc};
+  for (int i = 0; i < m->nimports; i++)
+    if (m->imports[i].alias) all[n++] = (ns_entry){m->imports[i].alias, NK_ALIAS, i, m->imports[i].alias_loc};
+  admit_names(c, all, n);
+}
+
+/* Makes `module` (NULL: the file) the scope names resolve in. */
+static void enter_scope(checker *c, const char *module) {
+  if (c->module == module || (c->module && module && strcmp(c->module, module) == 0)) return;
+  if (!module) {
+    c->names = c->mod_names[c->nmods];
+    c->nnames = c->mod_nnames[c->nmods];
+    c->imports = c->pf->imports;
+    c->nimports = c->pf->nimports;
+    c->module = NULL;
+    return;
+  }
+  for (int k = 0; k < c->nmods; k++) {
+    if (strcmp(c->mods[k].path, module) != 0) continue;
+    c->names = c->mod_names[k];
+    c->nnames = c->mod_nnames[k];
+    c->imports = c->mods[k].imports;
+    c->nimports = c->mods[k].nimports;
+    c->module = module;
+    return;
+  }
+}
+
+/* Module paths are compared as strings: each import names its module by
+ * its own copy of the path. */
+int ck_module_let(const checker *c, const char *path, const char *name) {
+  const policy_file *pf = c->pf;
+  for (int i = 0; i < pf->nlets; i++)
+    if (pf->lets[i].module && pf->lets[i].name && strcmp(pf->lets[i].module, path) == 0 &&
+        strcmp(pf->lets[i].name, name) == 0)
+      return i;
+  return -1;
+}
+
+int ck_module_extern(const checker *c, const char *path, const char *name) {
+  const policy_file *pf = c->pf;
+  for (int i = 0; i < pf->nexterns; i++)
+    if (pf->externs[i].module && pf->externs[i].name && strcmp(pf->externs[i].module, path) == 0 &&
+        strcmp(pf->externs[i].name, name) == 0)
+      return i;
+  return -1;
 }
 
 /* ---- input, externs --------------------------------------------------------------- */
@@ -271,6 +348,8 @@ const type *ck_let_type(checker *c, int index, srcloc use) {
   }
   c->let_states[index] = LET_CHECKING;
   c->let_stack[c->nlet_stack++] = index;
+  const char *saved_module = c->module;
+  enter_scope(c, pf->lets[index].module);
   const char *saved_const = c->const_what;
   int saved_counter = c->counter_self, saved_guards = c->guards_base;
   c->const_what = NULL;
@@ -281,6 +360,7 @@ const type *ck_let_type(checker *c, int index, srcloc use) {
   c->const_what = saved_const;
   c->counter_self = saved_counter;
   c->guards_base = saved_guards;
+  enter_scope(c, saved_module);
   c->nlet_stack--;
   c->let_types[index] = t;
   c->let_states[index] = LET_DONE;
@@ -398,24 +478,37 @@ static void check_test(checker *c, int index) {
 /* ---- driver ------------------------------------------------------------------------------- */
 
 /* Orders the records added since `mark` by position (stably), so that
- * the output follows the file whatever order the checks ran in. */
-static void sort_diags(diag_list *d, diag *mark, arena *a) {
+ * the output follows the file whatever order the checks ran in; records of
+ * imported modules stay together, each module's in its own order. */
+static void sort_diags(diag_list *d, diag *mark, arena *a, const source *main_src) {
   diag *first = mark ? mark->next : d->head;
   int n = 0;
   for (diag *p = first; p; p = p->next) n++;
   if (n < 2) return;
   diag **v = arena_alloc(a, (size_t)n * sizeof *v);
-  if (!v) return;
-  int i = 0;
-  for (diag *p = first; p; p = p->next) v[i++] = p;
+  const source **srcs = arena_alloc(a, (size_t)(n + 1) * sizeof *srcs);
+  int *group = arena_alloc(a, (size_t)n * sizeof *group);
+  if (!v || !srcs || !group) return;
+  int i = 0, nsrcs = 0;
+  srcs[nsrcs++] = main_src; /* the file's own records first */
+  for (diag *p = first; p; p = p->next, i++) {
+    v[i] = p;
+    int g = 0;
+    while (g < nsrcs && srcs[g] != p->loc.src) g++;
+    if (g == nsrcs) srcs[nsrcs++] = p->loc.src;
+    group[i] = g;
+  }
   for (int k = 1; k < n; k++) { /* insertion sort: stable, and n is small */
     diag *x = v[k];
+    int gx = group[k];
     int j = k - 1;
-    while (j >= 0 && loc_before(x->loc, v[j]->loc)) {
+    while (j >= 0 && (gx < group[j] || (gx == group[j] && loc_before(x->loc, v[j]->loc)))) {
+      group[j + 1] = group[j];
       v[j + 1] = v[j];
       j--;
     }
     v[j + 1] = x;
+    group[j + 1] = gx;
   }
   for (i = 0; i + 1 < n; i++) v[i]->next = v[i + 1];
   v[n - 1]->next = NULL;
@@ -432,7 +525,9 @@ static void checker_init(checker *c, arena *a, diag_list *d) {
   c->counter_self = -1;
 }
 
-bool check_policy(policy_file *pf, arena *a, diag_list *d) {
+bool check_policy(policy_file *pf, arena *a, diag_list *d) { return check_policy_modules(pf, NULL, 0, a, d); }
+
+bool check_policy_modules(policy_file *pf, const check_module *mods, int nmods, arena *a, diag_list *d) {
   int errors = d->errors;
   diag *mark = d->tail;
   checker *c = arena_alloc(a, sizeof *c);
@@ -452,17 +547,42 @@ bool check_policy(policy_file *pf, arena *a, diag_list *d) {
   }
   memset(c->let_states, 0, (size_t)nl);
 
+  /* One namespace per module, then the file's (the last slot). */
+  c->mods = mods;
+  c->nmods = nmods;
+  c->mod_names = arena_alloc(a, (size_t)(nmods + 1) * sizeof *c->mod_names);
+  c->mod_nnames = arena_alloc(a, (size_t)(nmods + 1) * sizeof *c->mod_nnames);
+  if (!c->mod_names || !c->mod_nnames) {
+    diag_error(d, (srcloc){0}, "out of memory");
+    return false;
+  }
+  for (int k = 0; k < nmods; k++) {
+    build_module_namespace(c, k);
+    c->mod_names[k] = c->names;
+    c->mod_nnames[k] = c->nnames;
+  }
+  c->names = NULL;
+  c->nnames = 0;
+  c->imports = pf->imports;
+  c->nimports = pf->nimports;
+
   check_settings(c);
   build_namespace(c);
+  c->mod_names[nmods] = c->names;
+  c->mod_nnames[nmods] = c->nnames;
   check_fields(c);
   check_externs(c);
+  /* The file's lets, then the modules' (unused ones too: their errors are
+   * the module's, whoever imports it). */
   for (int i = 0; i < pf->nlets; i++)
     if (!pf->lets[i].module) ck_let_type(c, i, pf->lets[i].loc);
+  for (int i = 0; i < pf->nlets; i++)
+    if (pf->lets[i].module) ck_let_type(c, i, pf->lets[i].loc);
   for (int i = 0; i < pf->ncounters; i++) check_counter(c, i);
   for (int i = 0; i < pf->nrules; i++) check_rule(c, i);
   for (int i = 0; i < pf->ntests; i++) check_test(c, i);
 
-  sort_diags(d, mark, a);
+  sort_diags(d, mark, a, pf->src);
   return d->errors == errors;
 }
 
@@ -479,6 +599,6 @@ bool check_expression(expr *e, const check_var *vars, int nvars, bool disable_ch
   c->nvars = nvars;
   c->report_types = !disable_check;
   if (e) ck_top_expr(c, e);
-  sort_diags(d, mark, a);
+  sort_diags(d, mark, a, e ? e->loc.src : NULL);
   return d->errors == errors;
 }

@@ -20,6 +20,20 @@
  * are allocated in `a`. Returns true when no error was reported. */
 bool check_policy(policy_file *pf, arena *a, diag_list *d);
 
+/* A module loaded for `import` (compile.c). Its lets and externs are
+ * appended to the importing policy_file's, with `module` set to `path`;
+ * inside the module, names resolve among them and its own imports'
+ * aliases. An import's module is the one whose path equals its path. */
+typedef struct check_module {
+  const char *path;             /* "std/geo" */
+  const import_decl *imports;   /* the module's own imports */
+  int nimports;
+} check_module;
+
+/* check_policy for a file whose imports are loaded: `mods` are all the
+ * modules (those the file imports and theirs). */
+bool check_policy_modules(policy_file *pf, const check_module *mods, int nmods, arena *a, diag_list *d);
+
 /* A `clause expr` variable. A dotted name like "a.b.c" is ONE qualified
  * variable; `ty` NULL means dyn. */
 typedef struct check_var {

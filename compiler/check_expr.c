@@ -369,7 +369,7 @@ static void report_unknown_name(checker *c, expr **nodes, int n) {
     const char *v = c->vars[i].name, *dot = v ? strchr(v, '.') : NULL;
     names_add(c, &roots, dot ? arena_strndup(c->a, v, (size_t)(dot - v)) : v);
   }
-  if (c->pf)
+  if (c->pf && !c->module)
     for (int i = 0; i < c->pf->nfields; i++) names_add(c, &whole, c->pf->fields[i].path);
   if (n > 1) {
     const char *text = chain_text(c, nodes, n - 1);
@@ -440,6 +440,62 @@ static const type *resolve_field(checker *c, expr **nodes, int n, bool presence)
   return nodes[n - 1]->ty;
 }
 
+/* The names a module declares, for did-you-mean. */
+static void module_names(checker *c, const char *path, name_list *out) {
+  for (int i = 0; i < c->pf->nlets; i++)
+    if (c->pf->lets[i].module && strcmp(c->pf->lets[i].module, path) == 0) names_add(c, out, c->pf->lets[i].name);
+  for (int i = 0; i < c->pf->nexterns; i++)
+    if (c->pf->externs[i].module && strcmp(c->pf->externs[i].module, path) == 0)
+      names_add(c, out, c->pf->externs[i].name);
+}
+
+static bool module_loaded(const checker *c, const char *path) {
+  for (int k = 0; k < c->nmods; k++)
+    if (strcmp(c->mods[k].path, path) == 0) return true;
+  return false;
+}
+
+/* `ALIAS.name`: a let of the imported module; deeper selections are on
+ * its value. */
+static const type *resolve_module_name(checker *c, expr **nodes, int n, bool presence, const import_decl *im) {
+  expr *id = nodes[0];
+  const char *alias = ident_name(id);
+  if (n == 1) {
+    diag_error(c->d, id->loc, "`%s` names the module %s: write %s.NAME", alias, im->path, alias);
+    id->ty = prim(T_ERROR);
+    return id->ty;
+  }
+  expr *node = nodes[1];
+  if (!module_loaded(c, im->path)) {
+    diag_error(c->d, node->loc, "module %s is not loaded (check_policy alone does not load imports)", im->path);
+    node->ty = prim(T_ERROR);
+    return node->ty;
+  }
+  int let = ck_module_let(c, im->path, node->name);
+  if (let >= 0) {
+    if (not_constant(c, node, chain_text(c, nodes, 1))) return node->ty;
+    if (presence && n == 2) {
+      diag_error(c->d, node->loc, "has() needs a field selection such as has(request.purpose)");
+      node->ty = prim(T_ERROR);
+      return node->ty;
+    }
+    set_ref(node, REF_LET, let, ck_let_type(c, let, node->loc));
+    return select_values(c, nodes, 2, n, presence);
+  }
+  if (ck_module_extern(c, im->path, node->name) >= 0) {
+    diag_error(c->d, node->loc, "`%s.%s` is an extern function: call it with arguments", alias, node->name);
+  } else {
+    name_list cands = {0};
+    module_names(c, im->path, &cands);
+    const char *s = suggest(node->name, &cands);
+    if (s)
+      diag_error(c->d, node->name_loc, "module %s has no `%s`; did you mean `%s.%s`?", im->path, node->name, alias, s);
+    else diag_error(c->d, node->name_loc, "module %s has no `%s`", im->path, node->name);
+  }
+  node->ty = prim(T_ERROR);
+  return node->ty;
+}
+
 /* Resolves a dotted name (nodes innermost first) in CEL's order: the
  * comprehension variables, innermost first; `clause expr` variables by the
  * longest qualified name; the declarations; `now`; type names. The node
@@ -503,9 +559,7 @@ static const type *resolve_chain_at(checker *c, expr **nodes, int n, bool presen
       id->ty = prim(T_ERROR);
       return id->ty;
     case NK_ALIAS:
-      diag_error(c->d, id->loc, "imports are not supported yet (`%s` names an import)", root);
-      id->ty = prim(T_ERROR);
-      return id->ty;
+      return resolve_module_name(c, nodes, n, presence, &c->imports[ent->index]);
     }
   }
 
@@ -840,6 +894,30 @@ static const type *visit_call(checker *c, expr *e) {
   macro_kind mk = e->operand ? comprehension_kind(e->name) : M_NONE;
   if (mk != M_NONE) return visit_comprehension(c, e, mk);
 
+  /* `ALIAS.f(...)`: an extern of an imported module. */
+  if (e->operand && e->operand->kind == E_IDENT && e->operand->name[0] != '.' &&
+      !find_local(c, e->operand->name)) {
+    const ns_entry *ent = ck_lookup(c, e->operand->name);
+    if (ent && ent->kind == NK_ALIAS) {
+      const import_decl *im = &c->imports[ent->index];
+      if (!module_loaded(c, im->path)) {
+        diag_error(c->d, e->name_loc, "module %s is not loaded (check_policy alone does not load imports)",
+                   im->path);
+        return prim(T_ERROR);
+      }
+      int x = ck_module_extern(c, im->path, e->name);
+      if (x >= 0) {
+        e->operand = NULL;
+        return visit_extern_call(c, e, x);
+      }
+      for (int i = 0; i < e->nargs; i++) ck_expr(c, e->args[i]);
+      if (ck_module_let(c, im->path, e->name) >= 0)
+        diag_error(c->d, e->name_loc, "`%s.%s` is a let, not a function", e->operand->name, e->name);
+      else diag_error(c->d, e->name_loc, "module %s has no function `%s`", im->path, e->name);
+      return prim(T_ERROR);
+    }
+  }
+
   /* `math.greatest(...)` arrives as a method call on `math`: when the
    * target is a dotted name the program does not declare, it is a
    * namespaced global function. */
@@ -999,6 +1077,9 @@ static const type *visit_binary(checker *c, expr *e) {
     return prim(T_BOOL);
   case OP_IN:
     if (is_error(x) || is_error(y)) return prim(T_ERROR);
+    if (r->kind == E_CALL && !r->operand && r->builtin && strcmp(r->name, "cidr") == 0 && !ck_type_unknown(x))
+      return type_error(c, l->loc, "the left side of `in cidr(...)` must be an ip(...) address, not %s",
+                        ck_type_name(c, x));
     if (ck_type_unknown(y)) return prim(T_BOOL);
     if (y->kind == T_LIST && eq_compatible(x, y->elem)) return prim(T_BOOL);
     if (y->kind == T_MAP && eq_compatible(x, y->key)) return prim(T_BOOL);

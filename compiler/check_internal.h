@@ -39,8 +39,19 @@ typedef struct checker {
   int nvars;
   bool report_types;         /* false: disable_check */
 
+  /* The scope names resolve in: the file's own, or (while one of its lets
+   * is checked) an imported module's. */
   ns_entry *names;           /* the winners of the namespace (no clashes) */
   int nnames;
+  const char *module;        /* NULL: the file; else the module's path */
+  const import_decl *imports; /* the scope's imports (NK_ALIAS indexes them) */
+  int nimports;
+
+  /* Imported modules and their namespaces. */
+  const check_module *mods;
+  int nmods;
+  ns_entry **mod_names;
+  int *mod_nnames;
 
   /* Restrictions of the expression being checked. */
   const char *const_what;    /* non-NULL: a constant is required here
@@ -71,5 +82,8 @@ bool ck_type_unknown(const type *t);                    /* NULL, dyn or error */
 
 /* check.c */
 const type *ck_let_type(checker *c, int index, srcloc use); /* checks on first use */
+/* The let or extern `name` of the module at `path`, or -1. */
+int ck_module_let(const checker *c, const char *path, const char *name);
+int ck_module_extern(const checker *c, const char *path, const char *name);
 
 #endif

@@ -499,8 +499,19 @@ static void gen_call(cg *g, const expr *e, uint32_t dst) {
       return;
     }
   }
+  if (e->operand && e->nargs == 1 && fn == cel_builtin_find("startsWith", true, 2)) {
+    /* Its own instruction: the operands are read where they live. */
+    uint32_t rs = gen_reg(g, e->operand);
+    uint32_t rp = gen_reg(g, e->args[0]);
+    g->src_text = source_text(g, e->loc);
+    emit(g, BC_STARTS, dst, rs, rp);
+    g->next_reg = mark;
+    return;
+  }
   int n = e->nargs + (e->operand ? 1 : 0);
-  uint32_t first = gen_args(g, e->operand, e->args, e->nargs);
+  /* A single argument is read where it lives: no copy. */
+  uint32_t first = n == 1 ? gen_reg(g, e->operand ? e->operand : e->args[0])
+                          : gen_args(g, e->operand, e->args, e->nargs);
   g->src_text = source_text(g, e->loc);
   emit(g, BC_CALL, dst, first, add_call(g, fn, n));
   g->next_reg = mark;
@@ -549,6 +560,12 @@ static void gen_into(cg *g, const expr *e, uint32_t dst) {
     }
     break;
   case E_INDEX: {
+    if (fold(g, e->operand, &v)) { /* a constant map or list: no LOADK */
+      uint32_t rb = gen_reg(g, e->args[0]);
+      g->src_text = source_text(g, e->loc);
+      emit(g, BC_INDEXK, dst, add_const(g, v), rb);
+      break;
+    }
     uint32_t ra = gen_reg(g, e->operand);
     uint32_t rb = gen_reg(g, e->args[0]);
     g->src_text = source_text(g, e->loc);
@@ -691,19 +708,54 @@ static int flatten_and(const expr *e, const expr **out, int n) {
   return n;
 }
 
+static const opcode conjunct_const_ops[] = {
+    [OP_EQ] = BC_CJEQK, [OP_NE] = BC_CJNEK, [OP_LT] = BC_CJLTK, [OP_LE] = BC_CJLEK,
+    [OP_GT] = BC_CJGTK, [OP_GE] = BC_CJGEK, [OP_IN] = BC_CJINK,
+};
+static const opcode conjunct_ops[] = {
+    [OP_EQ] = BC_CJEQ, [OP_NE] = BC_CJNE, [OP_LT] = BC_CJLT, [OP_LE] = BC_CJLE,
+    [OP_GT] = BC_CJGT, [OP_GE] = BC_CJGE, [OP_IN] = BC_CJIN,
+};
+
+static bool is_comparison(const expr *e) {
+  return e->kind == E_BINARY && e->op >= OP_EQ && e->op <= OP_IN;
+}
+
 static void gen_conjunct(cg *g, const expr *c, uint32_t *exits, int *nexits) {
   uint32_t mark = g->next_reg;
   value k;
   const expr *arg = c->kind == E_CALL && c->macro == M_HAS ? c->args[0] : NULL;
+  const expr *negated = c->kind == E_UNARY && c->op == OP_NOT ? c->operand : NULL;
   if (arg && (arg->ref == REF_FIELD || arg->ref == REF_VAR)) {
     g->src_text = source_text(g, c->loc);
     exits[(*nexits)++] = emit(g, BC_CJABSENT, (uint32_t)arg->ref_index, 0, 0);
-  } else if (c->kind == E_BINARY && (c->op == OP_EQ || c->op == OP_NE || c->op == OP_IN) &&
-             !fold(g, c->operand, &k) && fold(g, c->args[0], &k)) {
-    uint32_t r = gen_reg(g, c->operand);
+  } else if (fold(g, c, &k)) {
+    uint32_t r = gen_reg(g, c); /* a constant conjunct */
     g->src_text = source_text(g, c->loc);
-    opcode op = c->op == OP_EQ ? BC_CJEQK : c->op == OP_NE ? BC_CJNEK : BC_CJINK;
-    exits[(*nexits)++] = emit(g, op, r, add_const(g, k), 0);
+    exits[(*nexits)++] = emit(g, BC_CJFALSE, r, 0, 0);
+  } else if (is_comparison(c)) {
+    /* The comparison and the test in one instruction. */
+    uint32_t r = gen_reg(g, c->operand);
+    uint32_t second;
+    opcode op;
+    if (fold(g, c->args[0], &k)) {
+      second = add_const(g, k);
+      op = conjunct_const_ops[c->op];
+    } else {
+      second = gen_reg(g, c->args[0]);
+      op = conjunct_ops[c->op];
+    }
+    g->src_text = source_text(g, c->loc);
+    exits[(*nexits)++] = emit(g, op, r, second, 0);
+  } else if (negated && negated->kind == E_BINARY && negated->op == OP_IN &&
+             fold(g, negated->args[0], &k)) {
+    uint32_t r = gen_reg(g, negated->operand);
+    g->src_text = source_text(g, c->loc);
+    exits[(*nexits)++] = emit(g, BC_CJNINK, r, add_const(g, k), 0);
+  } else if (negated) {
+    uint32_t r = gen_reg(g, negated);
+    g->src_text = source_text(g, c->loc);
+    exits[(*nexits)++] = emit(g, BC_CJNOT, r, 0, 0);
   } else {
     uint32_t r = gen_reg(g, c);
     g->src_text = source_text(g, c->loc);
@@ -766,7 +818,6 @@ bool codegen_policy(const policy_file *pf, arena *a, diag_list *d, clause_progra
   p->on_store_error_allow = pf->on_store_error_allow;
 
   if (pf->ncounters) fail_at(g, pf->counters[0].loc, "counters are not supported yet");
-  if (pf->nimports) fail_at(g, pf->imports[0].loc, "imports are not supported yet");
 
   p->nfields = (uint32_t)pf->nfields;
   prog_field *fields = arena_alloc(a, (pf->nfields ? pf->nfields : 1) * sizeof *fields);

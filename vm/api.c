@@ -148,12 +148,18 @@ clause_vm *clause_vm_new(const clause_program *p) {
   vm->flags = calloc(p->nrules + 1, sizeof *vm->flags);
   vm->obligs = calloc(p->nobligs + 1, sizeof *vm->obligs);
   vm->required = calloc(p->nfields + 1, sizeof *vm->required);
-  if (!vm->regs || !vm->errors || !vm->flags || !vm->obligs || !vm->required) {
+  vm->match_prefix = calloc(p->nconsts + 1, sizeof *vm->match_prefix);
+  if (!vm->regs || !vm->errors || !vm->flags || !vm->obligs || !vm->required || !vm->match_prefix) {
     clause_vm_free(vm);
     return NULL;
   }
   for (uint32_t f = 0; f < p->nfields; f++)
     if (!p->fields[f].optional) vm->required[vm->nrequired++] = f;
+  for (uint32_t pc = 0; pc < p->ncode; pc++) { /* the verifier made each a string */
+    if (INSTR_OP(p->code[pc]) != BC_MATCHK) continue;
+    const value *pat = &p->consts[INSTR_C(p->code[pc])];
+    vm->match_prefix[INSTR_C(p->code[pc])] = vm_regex_prefix(pat->s, pat->n);
+  }
   arena_init(&vm->input, 1024);
   arena_init(&vm->scratch, 4096);
   vm->ctx.scratch = &vm->scratch;
@@ -174,6 +180,7 @@ void clause_vm_free(clause_vm *vm) {
   free(vm->flags);
   free(vm->obligs);
   free(vm->required);
+  free(vm->match_prefix);
   regex_cache_free(vm->ctx.regex_cache);
   arena_free(&vm->input);
   arena_free(&vm->scratch);
@@ -334,9 +341,11 @@ int clause_vm_eval(clause_vm *vm, clause_decision *out) {
   vm->pending_retry_ns = vm->decider_retry_ns = -1;
 
   /* Required fields that are absent or of the wrong type are listed. */
-  for (uint32_t i = 0; i < vm->nrequired; i++) {
-    const value *v = &vm->regs[vm->required[i]];
-    if (v->kind == CV_ERROR) vm_add_error(vm, NULL, v->s, v->n);
+  const value *regs = vm->regs;
+  const uint32_t *required = vm->required;
+  for (uint32_t i = 0, n = vm->nrequired; i < n; i++) {
+    const value *v = &regs[required[i]];
+    if (__builtin_expect(v->kind == CV_ERROR, 0)) vm_add_error(vm, NULL, v->s, v->n);
   }
   if (p->now_reg != PROG_NONE) {
     const value *clock = p->clock_field != PROG_NONE ? &vm->regs[p->clock_field] : NULL;

@@ -66,6 +66,12 @@ const cel_builtin *cel_builtin_find(const char *name, bool member, int nargs);
 int cel_builtin_count(void);
 const cel_builtin *cel_builtin_at(int i);
 
+/* `in` on the network values of ip() and cidr() (cel_net.c): when `coll` is
+ * a cidr() value, writes elem's membership (an ip() address, or a narrower
+ * cidr() prefix; anything else is an error) and returns true; false when
+ * `coll` is no cidr() value. */
+bool cel_net_in(cel_ctx *ctx, value *out, const value *elem, const value *coll);
+
 /* ---- time ---------------------------------------------------------------- */
 /* RFC 3339 text -> timestamp (years 0001..9999, any offset, up to 9
  * fraction digits). false when malformed or out of range. */

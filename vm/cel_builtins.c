@@ -4,9 +4,9 @@
  *
  * The table is the concatenation of NULL-name-terminated arrays: the core
  * functions here, then the time accessors (cel_time.c), the string helpers
- * (cel_strings.c) and the math extension (cel_math.c). Lookup takes the
- * first entry that fits, so a name defined twice resolves to the earlier
- * array.
+ * (cel_strings.c), the math extension (cel_math.c) and ip/cidr
+ * (cel_net.c). Lookup takes the first entry that fits, so a name defined
+ * twice resolves to the earlier array.
  */
 #define _GNU_SOURCE /* memmem */
 #include "cel.h"
@@ -18,7 +18,8 @@
 
 #include "cel_types.h"
 
-extern const cel_builtin cel_builtins_time[], cel_builtins_strings[], cel_builtins_math[];
+extern const cel_builtin cel_builtins_time[], cel_builtins_strings[], cel_builtins_math[],
+    cel_builtins_net[];
 
 /* "no matching overload: NAME(KIND, KIND)" for the arguments received. */
 static value no_overload(cel_ctx *ctx, const char *name, const value *args, int nargs) {
@@ -391,6 +392,7 @@ static const cel_builtin *const builtin_tables[] = {
     cel_builtins_time,
     cel_builtins_strings,
     cel_builtins_math,
+    cel_builtins_net,
 };
 #define N_TABLES (sizeof builtin_tables / sizeof *builtin_tables)
 

@@ -358,6 +358,8 @@ static value member_of(cel_ctx *ctx, const value *elem, const value *coll) {
     return cv_bool(false);
   }
   if (coll->kind == CV_MAP) return cv_bool(map_find(coll, elem) != NULL);
+  value r;
+  if (coll->kind == CV_BYTES && cel_net_in(ctx, &r, elem, coll)) return r; /* ip(a) in cidr(p) */
   return no_overload2(ctx, CEL_IN, elem, coll);
 }
 

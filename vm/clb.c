@@ -468,10 +468,13 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
     p->sets = arena_alloc(&p->mem, (p->nconsts ? p->nconsts : 1) * sizeof(strset *));
     if (!p->regexes || !p->sets) fail(r, "out of memory");
     else memset(p->sets, 0, (p->nconsts ? p->nconsts : 1) * sizeof(strset *));
-    /* Constant lists tested with `in` get a hash set (NULL for short ones). */
+    /* Constant lists tested with `in`, and constant maps indexed by
+     * INDEXK, get a hash set of their strings (NULL when not all are). */
     for (uint32_t pc = 0; pc < p->ncode && !r->bad; pc++) {
       unsigned op = INSTR_OP(p->code[pc]);
-      uint32_t k = op == BC_INK ? INSTR_C(p->code[pc]) : op == BC_CJINK ? INSTR_B(p->code[pc]) : PROG_NONE;
+      uint32_t k = op == BC_INK ? INSTR_C(p->code[pc])
+                   : op == BC_CJINK || op == BC_CJNINK || op == BC_INDEXK ? INSTR_B(p->code[pc])
+                                                                         : PROG_NONE;
       if (k != PROG_NONE && !p->sets[k]) p->sets[k] = strset_build(&p->mem, &p->consts[k]);
     }
     for (uint32_t pc = 0; pc < p->ncode && !r->bad; pc++) {

@@ -19,6 +19,9 @@
  *   f  call-site index            u  rule index
  *   o  obligation index           n  element count (list/map)
  *
+ * Opcodes added later go at the end, so that the numbers of the older ones
+ * (and the .clb files using them) stay valid.
+ *
  * Jumps only go forward, so every block runs to its end; the one backward
  * edge, LOOP, returns to an ITERNEXT that advances a finite iterator which
  * nothing inside the loop may reset (see verify.c).
@@ -95,7 +98,22 @@
   OPCODE(OBLIG,    "ro_", "obligation B with arguments R[A], R[A+1], ...")            \
   OPCODE(OBLIGK,   "_os", "obligation B with constant arguments, as JSON text K[C]")  \
   OPCODE(HALT,     "___", "end of the rules: decide")                                 \
-  OPCODE(RET,      "r__", "end of a value block: the value is R[A]")
+  OPCODE(RET,      "r__", "end of a value block: the value is R[A]")                  \
+  OPCODE(INDEXK,   "wkr", "R[A] := K[B][R[C]]")                                       \
+  OPCODE(CJNOT,    "r_j", "conjunct !R[A]: false: pc += C; error: pending")           \
+  OPCODE(CJNINK,   "rkj", "conjunct !(R[A] in K[B]): false: pc += C; error: pending") \
+  OPCODE(CJLTK,    "rkj", "conjunct R[A] < K[B]: false: pc += C; error: pending")     \
+  OPCODE(CJLEK,    "rkj", "conjunct R[A] <= K[B]: false: pc += C; error: pending")    \
+  OPCODE(CJGTK,    "rkj", "conjunct R[A] > K[B]: false: pc += C; error: pending")     \
+  OPCODE(CJGEK,    "rkj", "conjunct R[A] >= K[B]: false: pc += C; error: pending")    \
+  OPCODE(CJEQ,     "rrj", "conjunct R[A] == R[B]: false: pc += C; error: pending")    \
+  OPCODE(CJNE,     "rrj", "conjunct R[A] != R[B]: false: pc += C; error: pending")    \
+  OPCODE(CJLT,     "rrj", "conjunct R[A] < R[B]: false: pc += C; error: pending")     \
+  OPCODE(CJLE,     "rrj", "conjunct R[A] <= R[B]: false: pc += C; error: pending")    \
+  OPCODE(CJGT,     "rrj", "conjunct R[A] > R[B]: false: pc += C; error: pending")     \
+  OPCODE(CJGE,     "rrj", "conjunct R[A] >= R[B]: false: pc += C; error: pending")    \
+  OPCODE(CJIN,     "rrj", "conjunct R[A] in R[B]: false: pc += C; error: pending")    \
+  OPCODE(STARTS,   "wrr", "R[A] := R[B].startsWith(R[C])")
 
 typedef enum opcode {
 #define OPCODE_ENUM(name, kinds, doc) BC_##name,

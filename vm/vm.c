@@ -133,20 +133,6 @@ static void add_obligation(clause_vm *vm, const prog_oblig *ob, const value *arg
   record_obligation(vm, ob, ob_cstr(&o));
 }
 
-/* Byte equality of two strings of the same length n: short strings are
- * compared inline, since a call to memcmp costs more than they do. */
-static inline bool bytes_eq(const char *a, const char *b, uint32_t n) {
-  if (n >= 8) {
-    uint64_t x, y;
-    memcpy(&x, a, 8);
-    memcpy(&y, b, 8);
-    return x == y && memcmp(a + 8, b + 8, n - 8) == 0;
-  }
-  for (uint32_t i = 0; i < n; i++)
-    if (a[i] != b[i]) return false;
-  return true;
-}
-
 /* Compares a register with a constant, with fast paths for the common
  * string and int cases. */
 static inline void compare_k(cel_ctx *ctx, cel_binop op, value *dst, const value *a,
@@ -156,7 +142,7 @@ static inline void compare_k(cel_ctx *ctx, cel_binop op, value *dst, const value
     return;
   }
   if ((op == CEL_EQ || op == CEL_NE) && a->kind == CV_STRING && k->kind == CV_STRING) {
-    bool eq = a->n == k->n && bytes_eq(a->s, k->s, a->n);
+    bool eq = a->n == k->n && str_same(a->s, k->s, a->n);
     *dst = (op == CEL_EQ) == eq ? V_TRUE : V_FALSE;
     return;
   }
@@ -190,7 +176,7 @@ static inline void in_list(cel_ctx *ctx, value *dst, const value *a, const value
         all_strings = false; /* numeric keys: CEL's rules, below */
         continue;
       }
-      if (kv->n == a->n && bytes_eq(kv->s, a->s, a->n)) {
+      if (kv->n == a->n && str_same(kv->s, a->s, a->n)) {
         *dst = V_TRUE;
         return;
       }
@@ -208,7 +194,7 @@ static inline void in_list(cel_ctx *ctx, value *dst, const value *a, const value
         all_strings = false;
         break;
       }
-      if (e->n == a->n && bytes_eq(e->s, a->s, a->n)) {
+      if (e->n == a->n && str_same(e->s, a->s, a->n)) {
         found = true;
         break;
       }
@@ -226,12 +212,47 @@ static inline void index_fast(cel_ctx *ctx, value *dst, const value *m, const va
   if (m->kind == CV_MAP && key->kind == CV_STRING) {
     const value *kv = m->items;
     for (uint32_t i = 0; i < m->n; i++, kv += 2)
-      if (kv->kind == CV_STRING && kv->n == key->n && bytes_eq(kv->s, key->s, key->n)) {
+      if (kv->kind == CV_STRING && kv->n == key->n && str_same(kv->s, key->s, key->n)) {
         *dst = kv[1];
         return;
       }
   }
   cel_binary(ctx, CEL_INDEX, dst, m, key);
+}
+
+/* R[b] op R[c] for the comparisons, as the EQ..GE handlers compute it. */
+static inline void compare_rr(cel_ctx *ctx, cel_binop op, value *dst, const value *x,
+                              const value *y) {
+  if (x->kind == CV_INT && y->kind == CV_INT) {
+    bool r;
+    switch (op) {
+    case CEL_EQ: r = x->i == y->i; break;
+    case CEL_NE: r = x->i != y->i; break;
+    case CEL_LT: r = x->i < y->i; break;
+    case CEL_LE: r = x->i <= y->i; break;
+    case CEL_GT: r = x->i > y->i; break;
+    default: r = x->i >= y->i; break;
+    }
+    *dst = r ? V_TRUE : V_FALSE;
+    return;
+  }
+  if (x->kind == CV_ERROR) *dst = *x;
+  else if (y->kind == CV_ERROR) *dst = *y;
+  else cel_binary(ctx, op, dst, x, y);
+}
+
+/* x in y, as the IN handler computes it. */
+static inline void in_rr(cel_ctx *ctx, value *dst, const value *x, const value *y) {
+  if (y->kind == CV_ERROR) *dst = x->kind == CV_ERROR ? *x : *y;
+  else in_list(ctx, dst, x, y);
+}
+
+/* x in K[k]: through the constant's hash set when it has one. */
+static inline void in_k(const clause_program *p, cel_ctx *ctx, value *dst, const value *x, uint32_t k) {
+  if (p->sets[k] && x->kind == CV_STRING)
+    *dst = strset_has(p->sets[k], x->s, x->n) ? V_TRUE : V_FALSE;
+  else
+    in_list(ctx, dst, x, &p->consts[k]);
 }
 
 /* Appends to a list being built by map()/filter(); capacity is the length
@@ -308,6 +329,48 @@ static void call_builtin(clause_vm *vm, const prog_call *c, value *dst, const va
   *dst = out;
 }
 
+/* Whether every match of a pattern goes through its first branch: false
+ * when a '|' outside any group offers an alternative, and also whenever the
+ * pattern uses a construct this scan does not follow (\Q quoting, option
+ * settings, comments, verbs), so that true is always safe. */
+static bool regex_single_branch(const char *pat, uint32_t n) {
+  int depth = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    char ch = pat[i];
+    if (ch == '\\') {
+      if (i + 1 < n && pat[i + 1] == 'Q') return false;
+      i++;
+    } else if (ch == '[') { /* a class: up to its first unescaped ']' past the first character */
+      i++;
+      if (i < n && pat[i] == '^') i++;
+      if (i < n && pat[i] == ']') i++;
+      while (i < n && pat[i] != ']') i += pat[i] == '\\' ? 2 : 1;
+    } else if (ch == '(') {
+      if (i + 1 < n && pat[i + 1] == '*') return false;
+      if (i + 2 < n && pat[i + 1] == '?' && (!pat[i + 2] || !strchr(":=!<>'P|(", pat[i + 2]))) return false;
+      depth++;
+    } else if (ch == ')') {
+      depth--;
+    } else if (ch == '|' && depth <= 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+uint32_t vm_regex_prefix(const char *pat, uint32_t n) {
+  if (n == 0 || pat[0] != '^' || !regex_single_branch(pat, n)) return 0;
+  uint32_t len = 0;
+  while (1 + len < n) {
+    unsigned char ch = (unsigned char)pat[1 + len];
+    if (ch < 0x20 || ch >= 0x7f || strchr("\\^$.[]|()?*+{}", ch)) break;
+    len++;
+  }
+  /* A quantifier applies to the character before it. */
+  if (len && 1 + len < n && strchr("?*+{", pat[1 + len])) len--;
+  return len;
+}
+
 static void match_k(clause_vm *vm, value *dst, const value *s, uint32_t k) {
   if (s->kind == CV_ERROR) {
     *dst = *s;
@@ -315,6 +378,13 @@ static void match_k(clause_vm *vm, value *dst, const value *s, uint32_t k) {
   }
   if (s->kind != CV_STRING) {
     *dst = cv_error(&vm->ctx, "no matching overload: matches on %s", cv_kind_name((cv_kind)s->kind));
+    return;
+  }
+  /* An anchored pattern's literal start rules most subjects out without
+   * running the regex engine. */
+  uint32_t lit = vm->match_prefix ? vm->match_prefix[k] : 0;
+  if (lit && (s->n < lit || memcmp(s->s, vm->p->consts[k].s + 1, lit) != 0)) {
+    *dst = V_FALSE;
     return;
   }
   char err[128];
@@ -332,7 +402,8 @@ static void trace_event(clause_vm *vm, uint32_t pc, const value *v) {
 }
 #define TRACE(v)                                                                 \
   do {                                                                           \
-    if (__builtin_expect(vm->trace != NULL, 0)) trace_event(vm, pc - 1, (v));    \
+    if (__builtin_expect(tracing, 0))                                            \
+      trace_event(vm, (uint32_t)(ip - code - 1), (v));                           \
   } while (0)
 
 /* A conjunct of a rule's `when` that is neither true nor false: the rule
@@ -371,7 +442,10 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
   const value *K = p->consts;
   value *R = vm->regs;
   cel_ctx *ctx = &vm->ctx;
-  uint32_t pc = p->block_start[block];
+  const bool tracing = vm->trace != NULL; /* read once, not per conjunct */
+  /* The next instruction: a pointer rather than an index, so dispatch
+   * needs no base register. */
+  const instr *ip = code + p->block_start[block];
   instr i;
   unsigned a, b, c;
 
@@ -390,7 +464,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
   c = INSTR_C(i);
 #define NEXT()                                                                   \
   do {                                                                           \
-    i = code[pc++];                                                              \
+    i = *ip++;                                                                   \
     goto *dispatch_table[INSTR_OP(i)];                                           \
   } while (0)
 #define DISPATCH() NEXT();
@@ -403,7 +477,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
 #define NEXT() goto next
 #define DISPATCH()                                                               \
   next:                                                                          \
-  i = code[pc++];                                                                \
+  i = *ip++;                                                                     \
   switch ((opcode)INSTR_OP(i))
 #endif
 
@@ -464,11 +538,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     BINARY(LE, CEL_LE, INT_LE)
     BINARY(GT, CEL_GT, INT_GT)
     BINARY(GE, CEL_GE, INT_GE)
-    CASE(IN) {
-      if (R[c].kind == CV_ERROR) R[a] = R[b].kind == CV_ERROR ? R[b] : R[c];
-      else in_list(ctx, &R[a], &R[b], &R[c]);
-      NEXT();
-    }
+    CASE(IN) in_rr(ctx, &R[a], &R[b], &R[c]); NEXT();
     CASE(INDEX) {
       if (R[b].kind == CV_ERROR) R[a] = R[b];
       else if (R[c].kind == CV_ERROR) R[a] = R[c];
@@ -482,11 +552,19 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     CASE(LEK) compare_k(ctx, CEL_LE, &R[a], &R[b], &K[c]); NEXT();
     CASE(GTK) compare_k(ctx, CEL_GT, &R[a], &R[b], &K[c]); NEXT();
     CASE(GEK) compare_k(ctx, CEL_GE, &R[a], &R[b], &K[c]); NEXT();
-    CASE(INK) {
-      if (p->sets[c] && R[b].kind == CV_STRING)
-        R[a] = strset_has(p->sets[c], R[b].s, R[b].n) ? V_TRUE : V_FALSE;
-      else
-        in_list(ctx, &R[a], &R[b], &K[c]);
+    CASE(INK) in_k(p, ctx, &R[a], &R[b], c); NEXT();
+    CASE(INDEXK) {
+      /* A constant map with string keys has a hash set over its keys. */
+      const value *key = &R[c];
+      if (K[b].kind == CV_ERROR) R[a] = K[b];
+      else if (key->kind == CV_ERROR) R[a] = *key;
+      else {
+        const value *e = p->sets[b] && K[b].kind == CV_MAP && key->kind == CV_STRING
+                             ? strset_find(p->sets[b], key->s, key->n)
+                             : NULL;
+        if (e) R[a] = e[1];
+        else index_fast(ctx, &R[a], &K[b], key);
+      }
       NEXT();
     }
     CASE(SELECT) {
@@ -508,12 +586,25 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     }
     CASE(MATCHK) match_k(vm, &R[a], &R[b], c); NEXT();
     CASE(CALL) call_builtin(vm, &p->calls[c], &R[a], &R[b]); NEXT();
+    CASE(STARTS) {
+      const value *s = &R[b], *prefix = &R[c];
+      if (s->kind == CV_STRING && prefix->kind == CV_STRING) {
+        R[a] = prefix->n <= s->n && str_same(s->s, prefix->s, prefix->n) ? V_TRUE : V_FALSE;
+      } else { /* errors and other kinds: as the builtin answers them */
+        const value args[2] = {*s, *prefix};
+        prog_call call = {.name = "startsWith", .member = 1, .nargs = 2,
+                          .fn = cel_builtin_find("startsWith", true, 2)};
+        if (call.fn) call_builtin(vm, &call, &R[a], args);
+        else R[a] = cv_static_error("no matching overload: startsWith", 32, CV_ERR_GENERIC);
+      }
+      NEXT();
+    }
     CASE(LIST) build_list(vm, &R[a], &R[b], c); NEXT();
     CASE(MAP) build_map(vm, &R[a], &R[b], c); NEXT();
     CASE(ANDSC) {
       if (is_false(&R[b])) {
         R[a] = V_FALSE;
-        pc += c;
+        ip += c;
       }
       NEXT();
     }
@@ -521,7 +612,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     CASE(ORSC) {
       if (is_true(&R[b])) {
         R[a] = V_TRUE;
-        pc += c;
+        ip += c;
       }
       NEXT();
     }
@@ -530,17 +621,17 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       if (R[b].kind != CV_BOOL) {
         if (R[b].kind == CV_ERROR) R[a] = R[b];
         else R[a] = cv_error(ctx, "no matching overload: condition is %s, not bool", cv_kind_name((cv_kind)R[b].kind));
-        pc += c;
+        ip += c;
       }
       NEXT();
     }
     CASE(JFALSE) {
-      if (is_false(&R[a])) pc += c;
+      if (is_false(&R[a])) ip += c;
       NEXT();
     }
-    CASE(JMP) pc += c; NEXT();
+    CASE(JMP) ip += c; NEXT();
     CASE(LETCHK) {
-      if (R[a].kind != CV_UNSET) pc += c;
+      if (R[a].kind != CV_UNSET) ip += c;
       NEXT();
     }
     CASE(ITER) {
@@ -555,14 +646,14 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       } else {
         if (range->kind == CV_ERROR) R[a] = *range;
         else R[a] = cv_error(ctx, "no matching overload: cannot iterate over %s", cv_kind_name((cv_kind)range->kind));
-        pc += c;
+        ip += c;
       }
       NEXT();
     }
     CASE(ITERNEXT) {
       value *it = &R[b];
       if (it->kind != CV_ITER || it->n == 0) {
-        pc += c;
+        ip += c;
       } else {
         R[a] = it->items[0];
         it->items += it->flag ? 2 : 1;
@@ -570,7 +661,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       }
       NEXT();
     }
-    CASE(LOOP) pc -= c + 1; NEXT();
+    CASE(LOOP) ip -= c + 1; NEXT();
     CASE(ITERERR) {
       R[a] = R[b].kind == CV_ERROR ? R[b] : cv_error(ctx, "not an iterable value");
       NEXT();
@@ -578,7 +669,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     CASE(ALLSTEP) {
       if (is_false(&R[b])) {
         R[a] = V_FALSE;
-        pc += c;
+        ip += c;
       } else if (!is_true(&R[b]) && R[a].kind != CV_ERROR) {
         R[a] = R[b].kind == CV_ERROR ? R[b] : cv_error(ctx, "no matching overload: predicate is %s, not bool", cv_kind_name((cv_kind)R[b].kind));
       }
@@ -587,7 +678,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     CASE(ANYSTEP) {
       if (is_true(&R[b])) {
         R[a] = V_TRUE;
-        pc += c;
+        ip += c;
       } else if (!is_false(&R[b]) && R[a].kind != CV_ERROR) {
         R[a] = R[b].kind == CV_ERROR ? R[b] : cv_error(ctx, "no matching overload: predicate is %s, not bool", cv_kind_name((cv_kind)R[b].kind));
       }
@@ -598,7 +689,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
         if (R[a].kind == CV_INT) R[a].i++;
       } else if (!is_false(&R[b])) {
         R[a] = R[b].kind == CV_ERROR ? R[b] : cv_error(ctx, "no matching overload: predicate is %s, not bool", cv_kind_name((cv_kind)R[b].kind));
-        pc += c;
+        ip += c;
       }
       NEXT();
     }
@@ -611,7 +702,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       if (is_true(&R[b])) NEXT();
       if (!is_false(&R[b]) && R[a].kind != CV_ERROR)
         R[a] = R[b].kind == CV_ERROR ? R[b] : cv_error(ctx, "no matching overload: predicate is %s, not bool", cv_kind_name((cv_kind)R[b].kind));
-      pc += c;
+      ip += c;
       NEXT();
     }
     CASE(APPEND) {
@@ -627,10 +718,20 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     if ((v)->kind == CV_BOOL) {                                                  \
       if (!(v)->b) {                                                             \
         vm->pending.kind = CV_NULL;                                              \
-        pc += c;                                                                 \
+        ip += c;                                                                 \
       }                                                                          \
     } else {                                                                     \
       conjunct_error(vm, (v));                                                   \
+    }                                                                            \
+  } while (0)
+/* A conjunct known to be a bool. */
+#define CONJUNCT_BOOL(truth)                                                     \
+  do {                                                                           \
+    bool t_ = (truth);                                                           \
+    TRACE(t_ ? &V_TRUE : &V_FALSE);                                              \
+    if (!t_) {                                                                   \
+      vm->pending.kind = CV_NULL;                                                \
+      ip += c;                                                                   \
     }                                                                            \
   } while (0)
     CASE(CJFALSE) CONJUNCT(&R[a]); NEXT();
@@ -640,17 +741,25 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       TRACE(absent ? &V_FALSE : &V_TRUE);
       if (absent) {
         vm->pending.kind = CV_NULL;
-        pc += c;
+        ip += c;
       }
       NEXT();
     }
     CASE(CJEQK) {
+      if (R[a].kind == CV_STRING && K[b].kind == CV_STRING) { /* compare_k's answer, unboxed */
+        CONJUNCT_BOOL(R[a].n == K[b].n && str_same(R[a].s, K[b].s, R[a].n));
+        NEXT();
+      }
       value t;
       compare_k(ctx, CEL_EQ, &t, &R[a], &K[b]);
       CONJUNCT(&t);
       NEXT();
     }
     CASE(CJNEK) {
+      if (R[a].kind == CV_STRING && K[b].kind == CV_STRING) {
+        CONJUNCT_BOOL(R[a].n != K[b].n || !str_same(R[a].s, K[b].s, R[a].n));
+        NEXT();
+      }
       value t;
       compare_k(ctx, CEL_NE, &t, &R[a], &K[b]);
       CONJUNCT(&t);
@@ -658,12 +767,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     }
     CASE(CJINK) {
       if (p->sets[b] && R[a].kind == CV_STRING) {
-        bool found = strset_has(p->sets[b], R[a].s, R[a].n);
-        TRACE(found ? &V_TRUE : &V_FALSE);
-        if (!found) {
-          vm->pending.kind = CV_NULL;
-          pc += c;
-        }
+        CONJUNCT_BOOL(strset_has(p->sets[b], R[a].s, R[a].n));
         NEXT();
       }
       value t;
@@ -671,6 +775,62 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       CONJUNCT(&t);
       NEXT();
     }
+    /* !x and !(x in K): NOT's semantics, then the conjunct's. */
+    CASE(CJNOT) {
+      if (R[a].kind == CV_BOOL) {
+        CONJUNCT_BOOL(!R[a].b);
+        NEXT();
+      }
+      value t;
+      cel_not(ctx, &t, &R[a]);
+      CONJUNCT(&t);
+      NEXT();
+    }
+    CASE(CJNINK) {
+      if (p->sets[b] && R[a].kind == CV_STRING) {
+        CONJUNCT_BOOL(!strset_has(p->sets[b], R[a].s, R[a].n));
+        NEXT();
+      }
+      value in, t;
+      in_list(ctx, &in, &R[a], &K[b]);
+      if (in.kind == CV_BOOL) t = in.b ? V_FALSE : V_TRUE;
+      else cel_not(ctx, &t, &in);
+      CONJUNCT(&t);
+      NEXT();
+    }
+#define CJ_COMPARE_K(NAME, OP)                                                   \
+  CASE(NAME) {                                                                   \
+    value t;                                                                     \
+    compare_k(ctx, OP, &t, &R[a], &K[b]);                                        \
+    CONJUNCT(&t);                                                                \
+    NEXT();                                                                      \
+  }
+    CJ_COMPARE_K(CJLTK, CEL_LT)
+    CJ_COMPARE_K(CJLEK, CEL_LE)
+    CJ_COMPARE_K(CJGTK, CEL_GT)
+    CJ_COMPARE_K(CJGEK, CEL_GE)
+#undef CJ_COMPARE_K
+#define CJ_COMPARE(NAME, OP)                                                     \
+  CASE(NAME) {                                                                   \
+    value t;                                                                     \
+    compare_rr(ctx, OP, &t, &R[a], &R[b]);                                       \
+    CONJUNCT(&t);                                                                \
+    NEXT();                                                                      \
+  }
+    CJ_COMPARE(CJEQ, CEL_EQ)
+    CJ_COMPARE(CJNE, CEL_NE)
+    CJ_COMPARE(CJLT, CEL_LT)
+    CJ_COMPARE(CJLE, CEL_LE)
+    CJ_COMPARE(CJGT, CEL_GT)
+    CJ_COMPARE(CJGE, CEL_GE)
+#undef CJ_COMPARE
+    CASE(CJIN) {
+      value t;
+      in_rr(ctx, &t, &R[a], &R[b]);
+      CONJUNCT(&t);
+      NEXT();
+    }
+#undef CONJUNCT_BOOL
 #undef CONJUNCT
     CASE(RCOND) {
       TRACE(vm->pending.kind == CV_ERROR ? &vm->pending : &V_TRUE);
@@ -679,7 +839,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
         vm->pending.kind = CV_NULL;
         rule_fails(vm, b, &err, "condition");
         if (vm->stop) goto halt;
-        pc += c;
+        ip += c;
       }
       NEXT();
     }
@@ -688,7 +848,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       if (!is_true(&R[a])) {
         if (!is_false(&R[a])) rule_fails(vm, b, &R[a], "condition");
         if (vm->stop) goto halt;
-        pc += c;
+        ip += c;
       }
       NEXT();
     }
@@ -697,7 +857,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       if (!is_false(&R[a])) {
         if (!is_true(&R[a])) rule_fails(vm, b, &R[a], "condition");
         if (vm->stop) goto halt;
-        pc += c;
+        ip += c;
       }
       NEXT();
     }
@@ -710,7 +870,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
         else
           rule_fails(vm, b, &R[a], "retry_after");
         if (vm->stop) goto halt;
-        pc += c;
+        ip += c;
       }
       NEXT();
     }
@@ -723,7 +883,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
         else
           rule_fails(vm, b, bad, "suspend for");
         if (vm->stop) goto halt;
-        pc += c;
+        ip += c;
       }
       NEXT();
     }

@@ -48,6 +48,7 @@ struct clause_vm {
   bool stop;                   /* first_match decided */
   value pending;               /* first error among a rule's conjuncts, or null */
   vm_trace *trace;             /* NULL unless explaining */
+  uint32_t *match_prefix;      /* per constant: vm_regex_prefix of a MATCHK pattern, or 0 */
 };
 
 /* Runs block `block` of the program; for value blocks, *result is the
@@ -63,6 +64,11 @@ void vm_begin_eval(clause_vm *vm);
 
 /* Evaluates an expression program (PROG_EXPR) on the bound inputs. */
 int vm_eval_value(clause_vm *vm, value *out);
+
+/* How many characters after the leading '^' of an anchored pattern every
+ * match must start with (plain ASCII text, no alternative branch); 0 when
+ * unknown. A subject that does not start with them cannot match. */
+uint32_t vm_regex_prefix(const char *pat, uint32_t n);
 
 /* The current time for `now` when no @clock field is bound. */
 value vm_wall_clock(void);

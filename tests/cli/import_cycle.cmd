@@ -1,0 +1,1 @@
+compile tests/cli/import_cycle.clause --lib-path tests/cli/lib

@@ -1,0 +1,1 @@
+compile tests/cli/import_errors.clause --lib-path tests/cli/lib

@@ -1,0 +1,1 @@
+test tests/cli/import_layered.clause --lib-path tests/cli/lib

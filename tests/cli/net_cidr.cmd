@@ -1,0 +1,1 @@
+test tests/cli/net_cidr.clause

@@ -1,0 +1,1 @@
+compile tests/cli/net_cidr_string.clause

@@ -1,0 +1,1 @@
+test tests/cli/std_geo.clause
