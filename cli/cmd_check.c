@@ -78,7 +78,7 @@ typedef struct check_config {
 } check_config;
 
 typedef struct rule_stats {
-  uint64_t decided, flagged, errors;
+  uint64_t matched, decided, flagged, errors;
   uint64_t first_error_line;  /* 0: none yet */
   char *first_error;          /* its message (malloc'd once) */
 } rule_stats;
@@ -347,6 +347,7 @@ static void check_line(worker *w, const traffic_line *l) {
   st->effects[d.effect]++;
   if (d.rule) st->rules[rule_index(cfg, d.rule)].decided++;
   else st->by_default++;
+  for (size_t i = 0; i < vm->nmatched; i++) st->rules[vm->matched[i]].matched++;
   if (d.n_flags) {
     st->flagged++;
     for (size_t i = 0; i < d.n_flags; i++) st->rules[rule_index(cfg, d.flags[i])].flagged++;
@@ -518,6 +519,7 @@ static void merge_stats(check_stats *into, const check_stats *from, uint32_t nru
   for (uint32_t r = 0; r <= nrules; r++) {
     rule_stats *a = &into->rules[r];
     const rule_stats *b = &from->rules[r];
+    a->matched += b->matched;
     a->decided += b->decided;
     a->flagged += b->flagged;
     a->errors += b->errors;
@@ -547,20 +549,25 @@ static void print_summary(const check_config *cfg, const check_stats *st) {
   int width = (int)strlen("(policy default)");
   for (uint32_t r = 0; r < p->nrules; r++)
     if ((int)strlen(p->rules[r].id) > width) width = (int)strlen(p->rules[r].id);
-  printf("\n  %-*s  %-8s  %9s  %9s  %9s\n", width, "rule", "effect", "decided", "flagged", "errors");
+  printf("\n  %-*s  %-8s  %9s  %9s  %9s  %9s\n", width, "rule", "effect", "matched", "decided", "flagged",
+         "errors");
   for (uint32_t r = 0; r < p->nrules; r++) {
     const rule_stats *rs = &st->rules[r];
     bool flag = p->rules[r].effect == RE_FLAG;
+    /* A flag rule matches exactly when it flags. */
+    uint64_t matched = flag ? rs->flagged : rs->matched;
     char decided[24] = "-", flagged[24] = "-";
     if (flag) snprintf(flagged, sizeof flagged, "%llu", (unsigned long long)rs->flagged);
     else snprintf(decided, sizeof decided, "%llu", (unsigned long long)rs->decided);
-    printf("  %-*s  %-8s  %9s  %9s  %9llu", width, p->rules[r].id, rule_effect_name((rule_effect)p->rules[r].effect),
-           decided, flagged, (unsigned long long)rs->errors);
-    if (!(flag ? rs->flagged : rs->decided)) printf("  %s%s%s", dim, flag ? "never flagged" : "never decided", off);
+    printf("  %-*s  %-8s  %9llu  %9s  %9s  %9llu", width, p->rules[r].id,
+           rule_effect_name((rule_effect)p->rules[r].effect), (unsigned long long)matched, decided, flagged,
+           (unsigned long long)rs->errors);
+    if (!matched) printf("  %s%s%s", dim, "never matched", off);
+    else if (!flag && !rs->decided) printf("  %s%s%s", dim, "never decided", off);
     putchar('\n');
   }
-  printf("  %-*s  %-8s  %9llu  %9s  %9s\n", width, "(policy default)",
-         rule_effect_name((rule_effect)p->default_effect), (unsigned long long)st->by_default, "-", "-");
+  printf("  %-*s  %-8s  %9s  %9llu  %9s  %9s\n", width, "(policy default)",
+         rule_effect_name((rule_effect)p->default_effect), "-", (unsigned long long)st->by_default, "-", "-");
 
   if (st->with_errors) {
     printf("\n%llu request%s with evaluation errors:\n", (unsigned long long)st->with_errors, plural(st->with_errors));

@@ -146,10 +146,11 @@ clause_vm *clause_vm_new(const clause_program *p) {
   vm->errors_cap = p->nfields + 2 * (size_t)p->nrules + 8;
   vm->errors = calloc(vm->errors_cap, sizeof *vm->errors);
   vm->flags = calloc(p->nrules + 1, sizeof *vm->flags);
+  vm->matched = calloc(p->nrules + 1, sizeof *vm->matched);
   vm->obligs = calloc(p->nobligs + 1, sizeof *vm->obligs);
   vm->required = calloc(p->nfields + 1, sizeof *vm->required);
   vm->match_prefix = calloc(p->nconsts + 1, sizeof *vm->match_prefix);
-  if (!vm->regs || !vm->errors || !vm->flags || !vm->obligs || !vm->required || !vm->match_prefix) {
+  if (!vm->regs || !vm->errors || !vm->flags || !vm->matched || !vm->obligs || !vm->required || !vm->match_prefix) {
     clause_vm_free(vm);
     return NULL;
   }
@@ -178,6 +179,7 @@ void clause_vm_free(clause_vm *vm) {
   free(vm->regs);
   free(vm->errors);
   free(vm->flags);
+  free(vm->matched);
   free(vm->obligs);
   free(vm->required);
   free(vm->match_prefix);

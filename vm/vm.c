@@ -61,6 +61,7 @@ static void rule_fails(clause_vm *vm, uint32_t r, const value *err, const char *
   vm_add_error(vm, rule->id, msg, n);
   if (!vm->p->on_error_deny) return;
   /* on_error deny: the rule matches as a deny, whatever its own effect. */
+  if (vm->nmatched < vm->p->nrules) vm->matched[vm->nmatched++] = r;
   if (vm->decider == PROG_NONE || RE_DENY > vm->best) {
     vm->decider = r;
     vm->best = RE_DENY;
@@ -82,6 +83,7 @@ static void rule_matches(clause_vm *vm, uint32_t r) {
     vm->decider_failed = false;
     vm->decider_retry_ns = vm->pending_retry_ns;
   }
+  if (vm->nmatched < vm->p->nrules) vm->matched[vm->nmatched++] = r;
   vm->pending_retry_ns = -1;
 }
 
@@ -915,7 +917,7 @@ void vm_begin_eval(clause_vm *vm) {
    * value, or a pointer into reused memory, left by the previous one. */
   memset(vm->regs + p->nfields, 0, (p->nregs - p->nfields) * sizeof(value));
   for (uint32_t i = 0; i < p->nlets; i++) vm->regs[p->let_regs[i]].kind = CV_UNSET;
-  vm->nerrors = vm->nflags = vm->nobligs_out = 0;
+  vm->nerrors = vm->nflags = vm->nobligs_out = vm->nmatched = 0;
 }
 
 int vm_eval_value(clause_vm *vm, value *out) {

@@ -48,6 +48,8 @@ struct clause_vm {
   bool stop;                   /* first_match decided */
   value pending;               /* first error among a rule's conjuncts, or null */
   vm_trace *trace;             /* NULL unless explaining */
+  uint32_t *matched;           /* non-flag rules that matched, file order */
+  size_t nmatched;
   uint32_t *match_prefix;      /* per constant: vm_regex_prefix of a MATCHK pattern, or 0 */
 };
 
