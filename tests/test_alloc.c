@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "../include/clause.h"
+#include "test_util.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
@@ -106,11 +107,6 @@ static struct {
   char *req[NREQ];
   size_t req_len[NREQ];
 } fx;
-
-static const char *srcdir(void) {
-  const char *s = getenv("CLAUSE_SRCDIR");
-  return s && *s ? s : ".";
-}
 
 /* Wants for the requests, in order: each picks the first traffic line
  * that contains all of its words and that no earlier want took. Together

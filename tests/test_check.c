@@ -23,34 +23,9 @@
 #include "check.h"
 #include "diag.h"
 #include "parse.h"
+#include "test_util.h"
 
 #define GOLDEN_DIR "tests/golden/check"
-
-static const char *srcdir(void) {
-  const char *s = getenv("CLAUSE_SRCDIR");
-  return s && *s ? s : ".";
-}
-
-static char *read_whole(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap);
-  size_t got;
-  while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-    n += got;
-    if (cap - n - 1 == 0) {
-      char *nb = realloc(buf, cap *= 2);
-      if (!nb) free(buf);
-      buf = nb;
-    }
-  }
-  fclose(f);
-  if (!buf) return NULL;
-  buf[n] = 0;
-  if (len) *len = n;
-  return buf;
-}
 
 /* One compile up to the checker, with its arena and diagnostics. */
 typedef struct run {

@@ -36,6 +36,7 @@
 
 #include "../include/clause.h"
 #include "program.h"
+#include "test_util.h"
 
 #define SEED UINT64_C(0x636c617573652d31) /* "clause-1" */
 #define DEFAULT_MUTANTS 25000
@@ -61,31 +62,6 @@ static struct fixture {
   const char *req[NREQUESTS];
   size_t req_len[NREQUESTS];
 } fx;
-
-static const char *srcdir(void) {
-  const char *s = getenv("CLAUSE_SRCDIR");
-  return s && *s ? s : ".";
-}
-
-static char *read_whole(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 1 << 16, n = 0, got;
-  char *buf = malloc(cap);
-  while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-    n += got;
-    if (n + 1 == cap) {
-      char *grown = realloc(buf, cap *= 2);
-      if (!grown) free(buf);
-      buf = grown;
-    }
-  }
-  fclose(f);
-  if (!buf) return NULL;
-  buf[n] = '\0';
-  if (len) *len = n;
-  return buf;
-}
 
 static uint32_t get_u32(const uint8_t *b) {
   return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;

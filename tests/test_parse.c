@@ -25,33 +25,9 @@
 
 #include "diag.h"
 #include "parse.h"
+#include "test_util.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
-
-static const char *srcdir(void) {
-  const char *s = getenv("CLAUSE_SRCDIR");
-  return s && *s ? s : ".";
-}
-
-static char *read_whole(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 4096, n = 0, got;
-  char *buf = malloc(cap);
-  while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-    n += got;
-    if (cap - n - 1 == 0) {
-      char *bigger = realloc(buf, cap *= 2);
-      if (!bigger) free(buf);
-      buf = bigger;
-    }
-  }
-  fclose(f);
-  if (!buf) return NULL;
-  buf[n] = '\0';
-  if (len) *len = n;
-  return buf;
-}
 
 static char *render(const diag_list *d) {
   char *text = NULL;

@@ -29,31 +29,9 @@
 #include <unistd.h>
 
 #include "../include/clause.h"
+#include "test_util.h"
 
 #define GOLDEN_DIR "tests/golden/decisions"
-
-static const char *srcdir(void) {
-  const char *s = getenv("CLAUSE_SRCDIR");
-  return s && *s ? s : ".";
-}
-
-static char *read_whole(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 4096, n = 0, got;
-  char *buf = malloc(cap);
-  while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-    n += got;
-    if (n + 1 == cap) {
-      char *grown = realloc(buf, cap *= 2);
-      if (!grown) free(buf);
-      buf = grown;
-    }
-  }
-  fclose(f);
-  if (buf) buf[n] = '\0';
-  return buf;
-}
 
 /* Splits text into lines in place (no '\n'); returns the count. */
 static size_t split_lines(char *text, char **lines, size_t max) {
@@ -95,7 +73,7 @@ static int run_golden(const char *dir, const char *name, bool regen) {
   clause_program *p = compile_golden(path);
   if (!p) return 1;
   golden_path(path, sizeof path, dir, name, "jsonl");
-  char *requests = read_whole(path);
+  char *requests = read_whole(path, NULL);
   if (!requests) {
     print_error("%s: cannot read\n", path);
     clause_program_free(p);
@@ -148,7 +126,7 @@ static int run_golden(const char *dir, const char *name, bool regen) {
       failures = 1;
     }
   } else {
-    char *expected = read_whole(path);
+    char *expected = read_whole(path, NULL);
     if (!expected) {
       print_error("%s: cannot read (CLAUSE_REGEN=1 writes it)\n", path);
       failures = 1;
