@@ -135,6 +135,18 @@ static void add_obligation(clause_vm *vm, const prog_oblig *ob, const value *arg
   record_obligation(vm, ob, ob_cstr(&o));
 }
 
+/* x op y for two ints and one of the comparison operators. */
+static inline bool int_compare(cel_binop op, int64_t x, int64_t y) {
+  switch (op) {
+  case CEL_EQ: return x == y;
+  case CEL_NE: return x != y;
+  case CEL_LT: return x < y;
+  case CEL_LE: return x <= y;
+  case CEL_GT: return x > y;
+  default: return x >= y;
+  }
+}
+
 /* Compares a register with a constant, with fast paths for the common
  * string and int cases. */
 static inline void compare_k(cel_ctx *ctx, cel_binop op, value *dst, const value *a,
@@ -149,16 +161,7 @@ static inline void compare_k(cel_ctx *ctx, cel_binop op, value *dst, const value
     return;
   }
   if (a->kind == CV_INT && k->kind == CV_INT) {
-    bool r;
-    switch (op) {
-    case CEL_EQ: r = a->i == k->i; break;
-    case CEL_NE: r = a->i != k->i; break;
-    case CEL_LT: r = a->i < k->i; break;
-    case CEL_LE: r = a->i <= k->i; break;
-    case CEL_GT: r = a->i > k->i; break;
-    default: r = a->i >= k->i; break;
-    }
-    *dst = r ? V_TRUE : V_FALSE;
+    *dst = int_compare(op, a->i, k->i) ? V_TRUE : V_FALSE;
     return;
   }
   cel_binary(ctx, op, dst, a, k);
@@ -226,16 +229,7 @@ static inline void index_fast(cel_ctx *ctx, value *dst, const value *m, const va
 static inline void compare_rr(cel_ctx *ctx, cel_binop op, value *dst, const value *x,
                               const value *y) {
   if (x->kind == CV_INT && y->kind == CV_INT) {
-    bool r;
-    switch (op) {
-    case CEL_EQ: r = x->i == y->i; break;
-    case CEL_NE: r = x->i != y->i; break;
-    case CEL_LT: r = x->i < y->i; break;
-    case CEL_LE: r = x->i <= y->i; break;
-    case CEL_GT: r = x->i > y->i; break;
-    default: r = x->i >= y->i; break;
-    }
-    *dst = r ? V_TRUE : V_FALSE;
+    *dst = int_compare(op, x->i, y->i) ? V_TRUE : V_FALSE;
     return;
   }
   if (x->kind == CV_ERROR) *dst = *x;
