@@ -52,6 +52,11 @@ clause_options *cli_options(const cli_common *c);
  * number). Diagnostics go to stderr. NULL on failure (report printed). */
 clause_program *cli_load_program(const char *path, const clause_options *opts);
 
+/* Gives the VM an empty state store of its own, of the kind `url` names
+ * (NULL: memory); a Redis store gets a key prefix of its own. -1 and a
+ * message on stderr on failure. */
+int cli_use_fresh_store(clause_vm *vm, const char *url);
+
 /* Renders diagnostics to stderr (colour when stderr is a terminal). */
 void cli_render_diags(const diag_list *d);
 

@@ -6,9 +6,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../vm/program.h"
+#include "../vm/store.h"
+#include "../vm/vm.h"
 #include "cli.h"
 
 int cli_usage_error(const cli_command *cmd, const char *fmt, ...) {
@@ -97,7 +100,55 @@ clause_program *cli_load_program(const char *path, const clause_options *opts) {
     compile_policy(src, opts, &a, &d, &p, NULL);
     cli_render_diags(&d);
     diag_free(&d);
+    char msg[512];
+    if (p && program_attach_store(p, opts, msg, sizeof msg) != CLAUSE_OK) {
+      fprintf(stderr, "%s: error: %s\n", path, msg);
+      clause_program_free(p);
+      p = NULL;
+    }
   }
   arena_free(&a);
   return p;
+}
+
+/* A store of its own for one test or one side of a diff. A Redis URL gets
+ * a key prefix no other run uses (its own prefix, if any, then the process
+ * id, the time and a sequence number), so runs never see each other's
+ * counters and nothing needs FLUSHDB. */
+static store *fresh_store(const char *url, char *err, size_t errcap) {
+  static unsigned seq;
+  if (!url || strncmp(url, "redis://", 8) != 0) return store_open(url, err, errcap);
+  const char *q = strchr(url, '?');
+  size_t base = q ? (size_t)(q - url) : strlen(url);
+  const char *old = "clause:";
+  size_t old_len = strlen(old);
+  char params[512] = "";
+  for (const char *p = q ? q + 1 : NULL; p && *p;) {
+    size_t n = strcspn(p, "&");
+    if (strncmp(p, "prefix=", 7) == 0) {
+      old = p + 7;
+      old_len = n - 7;
+    } else {
+      size_t have = strlen(params);
+      snprintf(params + have, sizeof params - have, "&%.*s", (int)n, p);
+    }
+    p += n + (p[n] == '&');
+  }
+  char fresh[1024];
+  snprintf(fresh, sizeof fresh, "%.*s?prefix=%.*srun-%ld-%ld-%u:%s", (int)base, url, (int)old_len, old,
+           (long)getpid(), (long)time(NULL), ++seq, params);
+  return store_open(fresh, err, errcap);
+}
+
+int cli_use_fresh_store(clause_vm *vm, const char *url) {
+  char err[512];
+  store *s = fresh_store(url, err, sizeof err);
+  if (!s) {
+    fprintf(stderr, "clause: --store %s: %s\n", url ? url : "memory", err);
+    return -1;
+  }
+  int rc = vm_use_store(vm, s);
+  store_unref(s);
+  if (rc != CLAUSE_OK) fprintf(stderr, "clause: out of memory\n");
+  return rc == CLAUSE_OK ? 0 : -1;
 }

@@ -777,6 +777,13 @@ static int run_check(int argc, char **argv) {
     tr = traffic_open(traffic, err, sizeof err);
     if (!tr) fprintf(stderr, "clause: %s\n", err);
   }
+  if (tr && jobs > 1 && p->store) {
+    /* Counters and suspensions depend on the order of requests: replay
+     * stays in traffic order, as live traffic would count. */
+    fprintf(stderr, "clause: note: %s keeps state (counters or suspensions): evaluating on one thread in traffic order\n",
+            policy);
+    jobs = 1;
+  }
   if (tr) {
     cfg.p = p;
     cfg.traffic = traffic_name(tr);

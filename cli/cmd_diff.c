@@ -145,13 +145,17 @@ static void print_changes(const change_table *t, uint64_t decided, uint64_t chan
 }
 
 static int diff_traffic(const clause_program *old_p, const clause_program *new_p, const char *old_path,
-                        const char *new_path, traffic_reader *tr) {
+                        const char *new_path, traffic_reader *tr, const char *store_url) {
   clause_vm *ovm = clause_vm_new(old_p), *nvm = clause_vm_new(new_p);
   change_table t = {0};
   uint64_t decided = 0, changed = 0, invalid = 0;
   const char *name = traffic_name(tr);
   bool read_error = false, ok = ovm && nvm;
   if (!ok) fprintf(stderr, "clause: out of memory\n");
+  /* Each policy counts in a store of its own, so that neither sees the
+   * other's requests (SPEC 8). */
+  if (ok && old_p->store && cli_use_fresh_store(ovm, store_url) != 0) ok = false;
+  if (ok && new_p->store && cli_use_fresh_store(nvm, store_url) != 0) ok = false;
   while (ok) {
     const traffic_line *lines;
     long n = traffic_next_batch(tr, 8192, &lines);
@@ -245,7 +249,7 @@ static int run_diff(int argc, char **argv) {
       if (!tr) fprintf(stderr, "clause: %s\n", err);
     }
   }
-  if (tr) status = diff_traffic(old_p, new_p, paths[0], paths[1], tr);
+  if (tr) status = diff_traffic(old_p, new_p, paths[0], paths[1], tr, common.store);
   traffic_close(tr);
   clause_program_free(old_p);
   clause_program_free(new_p);

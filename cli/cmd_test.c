@@ -177,7 +177,8 @@ static bool run_one(const test_decl *t, clause_vm *vm) {
 }
 
 /* Compiles one file and runs its tests. False on a compile or load error. */
-static bool test_file(const char *path, const clause_options *opts, test_totals *tot) {
+static bool test_file(const char *path, const clause_options *opts, const char *store_url,
+                      test_totals *tot) {
   arena a;
   arena_init(&a, 1 << 16);
   source *src = compile_read_source(path, &a);
@@ -194,11 +195,22 @@ static bool test_file(const char *path, const clause_options *opts, test_totals 
     compile_policy(src, opts, &a, &d, &p, &pf);
     cli_render_diags(&d);
     diag_free(&d);
+    char msg[512];
+    if (p && program_attach_store(p, opts, msg, sizeof msg) != CLAUSE_OK) {
+      fprintf(stderr, "%s: error: %s\n", path, msg);
+      clause_program_free(p);
+      p = NULL;
+    }
     clause_vm *vm = p ? clause_vm_new(p) : NULL;
     if (p && !vm) fprintf(stderr, "clause: out of memory\n");
     if (vm && pf) {
       ok = true;
-      for (int i = 0; i < pf->ntests; i++) {
+      for (int i = 0; i < pf->ntests && ok; i++) {
+        /* Every test starts with an empty state store (SPEC 8). */
+        if (p->store && cli_use_fresh_store(vm, store_url) != 0) {
+          ok = false;
+          break;
+        }
         if (run_one(&pf->tests[i], vm)) tot->passed++;
         else tot->failed++;
       }
@@ -245,7 +257,7 @@ static int run_test(int argc, char **argv) {
   bool load_error = !opts;
   test_totals tot = {0, 0};
   for (int i = 0; opts && i < nfiles; i++)
-    if (!test_file(files[i], opts, &tot)) load_error = true;
+    if (!test_file(files[i], opts, common.store, &tot)) load_error = true;
   if (opts) printf("%d passed, %d failed\n", tot.passed, tot.failed);
   clause_options_free(opts);
   free(files);

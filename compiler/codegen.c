@@ -321,6 +321,8 @@ static uint32_t gen_reg(cg *g, const expr *e) {
     case REF_NOW:
       g->now_used = true;
       return g->p->now_reg;
+    case REF_COUNTER:
+      return g->p->counter_reg + (uint32_t)e->ref_index;
     case REF_LOCAL:
       return g->local_reg[e->ref_index];
     case REF_LET: {
@@ -532,10 +534,6 @@ static void gen_into(cg *g, const expr *e, uint32_t dst) {
   switch (e->kind) {
   case E_IDENT:
   case E_SELECT:
-    if (e->ref == REF_COUNTER) {
-      fail_at(g, e->loc, "counters are not supported yet: `%s`", e->name);
-      break;
-    }
     if (e->ref != REF_NONE) {
       uint32_t r = gen_reg(g, e);
       if (r != dst) {
@@ -806,6 +804,78 @@ static const rule_effect effect_of[] = {
     [EFF_DENY] = RE_DENY,   [EFF_SUSPEND] = RE_SUSPEND,
 };
 
+/* ---- counters and suspensions ------------------------------------------------------ */
+
+/* The counter that e reads, directly or through a let, or -1. Counter keys
+ * and amounts, and suspend keys, run before the store is asked, when no
+ * counter has a value yet: they must not read one. */
+static int counter_read_by(const policy_file *pf, const expr *e, uint8_t *let_seen) {
+  if (!e) return -1;
+  if ((e->kind == E_IDENT || e->kind == E_SELECT) && e->macro == M_NONE) {
+    if (e->ref == REF_COUNTER) return e->ref_index;
+    if (e->ref == REF_LET) {
+      if (let_seen[e->ref_index]) return -1;
+      let_seen[e->ref_index] = 1;
+      return counter_read_by(pf, pf->lets[e->ref_index].value, let_seen);
+    }
+    if (e->ref != REF_NONE) return -1;
+  }
+  int k = counter_read_by(pf, e->operand, let_seen);
+  for (int i = 0; i < e->nargs && k < 0; i++) k = counter_read_by(pf, e->args[i], let_seen);
+  return k;
+}
+
+/* A value block computing e (for the VM to run before the rules). */
+static uint32_t gen_value_block(cg *g, const expr *e, const char *what, uint32_t temps) {
+  uint8_t *seen = arena_alloc(g->a, (size_t)g->pf->nlets + 1);
+  if (!seen) {
+    g->failed = true;
+    return PROG_NONE;
+  }
+  memset(seen, 0, (size_t)g->pf->nlets + 1);
+  int k = counter_read_by(g->pf, e, seen);
+  if (k >= 0)
+    fail_at(g, e->loc, "%s cannot read counter `%s`: it is computed before counters are read", what,
+            g->pf->counters[k].name);
+  g->next_reg = temps;
+  uint32_t block = g->nblocks;
+  new_block(g);
+  uint32_t r = gen_reg(g, e);
+  g->src_text = source_text(g, e->loc);
+  emit(g, BC_RET, r, 0, 0);
+  return block;
+}
+
+static void gen_state_blocks(cg *g, uint32_t temps) {
+  const policy_file *pf = g->pf;
+  clause_program *p = g->p;
+  p->ncounters = (uint32_t)pf->ncounters;
+  p->counters = arena_alloc(g->a, (pf->ncounters ? pf->ncounters : 1) * sizeof(prog_counter));
+  if (!p->counters) {
+    g->failed = true;
+    return;
+  }
+  for (int i = 0; i < pf->ncounters && !g->failed; i++) {
+    const counter_decl *k = &pf->counters[i];
+    prog_counter *c = &p->counters[i];
+    memset(c, 0, sizeof *c);
+    c->name = k->name;
+    c->window_ns = k->window->lit.i;
+    c->mode = k->distinct ? CM_DISTINCT : k->add ? CM_ADD : CM_COUNT;
+    for (int j = 0; j < k->non; j++) c->on_mask |= (uint8_t)(1u << effect_of[k->on[j]]);
+    c->key_block = gen_value_block(g, k->key, "a counter's key", temps);
+    c->arg_block = k->distinct ? gen_value_block(g, k->distinct, "a counter's `distinct`", temps)
+                   : k->add    ? gen_value_block(g, k->add, "a counter's `add`", temps)
+                               : PROG_NONE;
+  }
+  for (int r = 0; r < pf->nrules && !g->failed; r++) {
+    p->rules[r].suspend_key_block = PROG_NONE;
+    if (pf->rules[r].effect != EFF_SUSPEND) continue;
+    p->rules[r].suspend_key_block = gen_value_block(g, pf->rules[r].suspend_key, "a suspend key", temps);
+    p->nsuspend++;
+  }
+}
+
 bool codegen_policy(const policy_file *pf, arena *a, diag_list *d, clause_program *p) {
   cg g0, *g = &g0;
   setup(g, a, d, pf, p);
@@ -816,8 +886,6 @@ bool codegen_policy(const policy_file *pf, arena *a, diag_list *d, clause_progra
   p->first_match = pf->combine == COMBINE_FIRST_MATCH;
   p->on_error_deny = pf->on_error_deny;
   p->on_store_error_allow = pf->on_store_error_allow;
-
-  if (pf->ncounters) fail_at(g, pf->counters[0].loc, "counters are not supported yet");
 
   p->nfields = (uint32_t)pf->nfields;
   prog_field *fields = arena_alloc(a, (pf->nfields ? pf->nfields : 1) * sizeof *fields);
@@ -833,6 +901,8 @@ bool codegen_policy(const policy_file *pf, arena *a, diag_list *d, clause_progra
   p->fields = fields;
   g->next_reg = g->max_reg = p->nfields;
   p->now_reg = new_reg(g);
+  p->counter_reg = g->next_reg;
+  for (int i = 0; i < pf->ncounters; i++) new_reg(g);
 
   /* Lets: a register each unless constant. */
   int nl = pf->nlets;
@@ -924,6 +994,7 @@ bool codegen_policy(const policy_file *pf, arena *a, diag_list *d, clause_progra
     g->src_text = source_text(g, rd->reason->loc);
     emit(g, BC_RET, rr, 0, 0);
   }
+  gen_state_blocks(g, temps);
   finish(g);
   return !g->failed;
 }

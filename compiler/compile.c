@@ -358,6 +358,17 @@ clause_program *clause_compile_file(const char *path, const clause_options *opts
   } else if (compile_policy(src, opts, &a, &d, &p, NULL) != CLAUSE_OK) {
     compile_first_error(&d, err);
     if (err && !err->message[0]) snprintf(err->message, sizeof err->message, "compilation failed");
+  } else {
+    char msg[512];
+    if (program_attach_store(p, opts, msg, sizeof msg) != CLAUSE_OK) {
+      if (err) {
+        memset(err, 0, sizeof *err);
+        snprintf(err->file, sizeof err->file, "%s", path);
+        snprintf(err->message, sizeof err->message, "%s", msg);
+      }
+      clause_program_free(p);
+      p = NULL;
+    }
   }
   diag_free(&d);
   arena_free(&a);

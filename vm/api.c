@@ -12,6 +12,7 @@
 #include "json.h"
 #include "options.h"
 #include "regex.h"
+#include "store.h"
 #include "vm.h"
 
 static void set_error(clause_error *err, const char *file, int line, int col, const char *msg) {
@@ -25,14 +26,21 @@ static void set_error(clause_error *err, const char *file, int line, int col, co
 /* ---- options ---------------------------------------------------------------- */
 
 clause_options *clause_options_new(void) {
-  return calloc(1, sizeof(clause_options));
+  clause_options *o = calloc(1, sizeof(clause_options));
+  /* The default store: memory, shared by every program loaded with these
+   * options. */
+  if (o && !(o->store = store_memory_new(0))) {
+    free(o);
+    o = NULL;
+  }
+  return o;
 }
 
 void clause_options_free(clause_options *o) {
   if (!o) return;
   free(o->extern_path);
   free(o->lib_path);
-  free(o->store_url);
+  store_unref(o->store);
   free(o);
 }
 
@@ -59,19 +67,32 @@ int clause_options_set_store(clause_options *o, const char *url, clause_error *e
     set_error(err, NULL, 0, 0, "no store URL given");
     return CLAUSE_ERR_ARG;
   }
-  if (strcmp(url, "memory") != 0) {
-    /* The Redis store arrives with the state store work; refuse clearly. */
-    set_error(err, NULL, 0, 0, "unsupported store URL (only \"memory\" is available in this build)");
+  char msg[512];
+  store *s = store_open(url, msg, sizeof msg);
+  if (!s) {
+    set_error(err, NULL, 0, 0, msg);
     return CLAUSE_ERR_ARG;
   }
-  return replace_string(&o->store_url, url);
+  /* Programs loaded before keep the store they had (they hold a reference). */
+  store_unref(o->store);
+  o->store = s;
+  return CLAUSE_OK;
 }
 
 /* ---- programs ------------------------------------------------------------------ */
 
+int program_attach_store(clause_program *p, const clause_options *opts, char *err, size_t errcap) {
+  if (!p->ncounters && !p->nsuspend) return CLAUSE_OK; /* a program without state needs none */
+  p->store = opts && opts->store ? store_ref(opts->store) : store_memory_new(0);
+  if (!p->store) {
+    snprintf(err, errcap, "out of memory");
+    return CLAUSE_ERR_NOMEM;
+  }
+  return CLAUSE_OK;
+}
+
 clause_program *clause_load(const void *bytes, size_t len, const clause_options *opts,
                             clause_error *err) {
-  (void)opts;
   char msg[512];
   if (!bytes && len) {
     set_error(err, NULL, 0, 0, "no bytes given");
@@ -83,6 +104,10 @@ clause_program *clause_load(const void *bytes, size_t len, const clause_options 
   } else if (p->kind != PROG_POLICY) {
     /* Expression programs are the CLI's internal business. */
     set_error(err, NULL, 0, 0, "not a policy program (an expression program)");
+    clause_program_free(p);
+    p = NULL;
+  } else if (program_attach_store(p, opts, msg, sizeof msg) != CLAUSE_OK) {
+    set_error(err, NULL, 0, 0, msg);
     clause_program_free(p);
     p = NULL;
   }
@@ -122,6 +147,7 @@ void clause_program_free(clause_program *p) {
     for (uint32_t i = 0; i < p->nconsts; i++) regex_free(p->regexes[i]);
   free(p->regexes);
   json_binder_free(p->binder);
+  store_unref(p->store);
   arena_free(&p->mem);
   free(p);
 }
@@ -142,15 +168,23 @@ clause_vm *clause_vm_new(const clause_program *p) {
   vm->p = p;
   vm->regs = calloc(p->nregs ? p->nregs : 1, sizeof(value));
   /* Errors: one per required field, two per rule (condition and reason),
+   * three per counter (key, amount, an eviction), two per suspend rule,
    * and a few that belong to no rule. */
-  vm->errors_cap = p->nfields + 2 * (size_t)p->nrules + 8;
+  vm->errors_cap = p->nfields + 2 * (size_t)p->nrules + 3 * (size_t)p->ncounters + 2 * (size_t)p->nsuspend + 8;
   vm->errors = calloc(vm->errors_cap, sizeof *vm->errors);
   vm->flags = calloc(p->nrules + 1, sizeof *vm->flags);
   vm->matched = calloc(p->nrules + 1, sizeof *vm->matched);
   vm->obligs = calloc(p->nobligs + 1, sizeof *vm->obligs);
   vm->required = calloc(p->nfields + 1, sizeof *vm->required);
   vm->match_prefix = calloc(p->nconsts + 1, sizeof *vm->match_prefix);
-  if (!vm->regs || !vm->errors || !vm->flags || !vm->matched || !vm->obligs || !vm->required || !vm->match_prefix) {
+  vm_state *st = &vm->state;
+  st->ops = calloc(p->ncounters + 1, sizeof *st->ops);
+  st->op_counter = calloc(p->ncounters + 1, sizeof *st->op_counter);
+  st->arg_ok = calloc(p->ncounters + 1, sizeof *st->arg_ok);
+  st->susp = calloc(p->nsuspend + 1, sizeof *st->susp);
+  st->susp_rule = calloc(p->nsuspend + 1, sizeof *st->susp_rule);
+  if (!vm->regs || !vm->errors || !vm->flags || !vm->matched || !vm->obligs || !vm->required || !vm->match_prefix ||
+      !st->ops || !st->op_counter || !st->arg_ok || !st->susp || !st->susp_rule) {
     clause_vm_free(vm);
     return NULL;
   }
@@ -183,10 +217,28 @@ void clause_vm_free(clause_vm *vm) {
   free(vm->obligs);
   free(vm->required);
   free(vm->match_prefix);
+  store_close_session(vm->state.session);
+  store_unref(vm->state.own);
+  free(vm->state.ops);
+  free(vm->state.op_counter);
+  free(vm->state.arg_ok);
+  free(vm->state.susp);
+  free(vm->state.susp_rule);
   regex_cache_free(vm->ctx.regex_cache);
   arena_free(&vm->input);
   arena_free(&vm->scratch);
   free(vm);
+}
+
+int vm_use_store(clause_vm *vm, store *s) {
+  char err[256];
+  store_session *ss = store_open_session(s, err, sizeof err);
+  if (!ss) return CLAUSE_ERR_NOMEM;
+  store_close_session(vm->state.session);
+  store_unref(vm->state.own);
+  vm->state.session = ss;
+  vm->state.own = store_ref(s);
+  return CLAUSE_OK;
 }
 
 void clause_vm_reset(clause_vm *vm) {
@@ -277,7 +329,10 @@ static void finish_decision(clause_vm *vm) {
   d->effect = CLAUSE_ALLOW;
   d->rule = d->reason = d->cite = NULL;
   d->retry_after_ms = -1;
-  if (vm->decider == PROG_NONE) {
+  if (vm->store_reason) { /* on_store_error deny */
+    d->effect = CLAUSE_DENY;
+    d->reason = vm->store_reason;
+  } else if (vm->decider == PROG_NONE) {
     d->effect = p->default_effect == RE_DENY ? CLAUSE_DENY : CLAUSE_ALLOW;
   } else {
     const prog_rule *r = &p->rules[vm->decider];
@@ -341,6 +396,9 @@ int clause_vm_eval(clause_vm *vm, clause_decision *out) {
   vm->stop = false;
   vm->pending = cv_null();
   vm->pending_retry_ns = vm->decider_retry_ns = -1;
+  vm->pending_susp_key = vm->state.suspend_key = cv_null();
+  vm->by_suspension = false;
+  vm->store_reason = NULL;
 
   /* Required fields that are absent or of the wrong type are listed. */
   const value *regs = vm->regs;
@@ -353,8 +411,13 @@ int clause_vm_eval(clause_vm *vm, clause_decision *out) {
     const value *clock = p->clock_field != PROG_NONE ? &vm->regs[p->clock_field] : NULL;
     vm->regs[p->now_reg] = clock && clock->kind == CV_TIMESTAMP ? *clock : vm_wall_clock();
   }
-  vm_run_block(vm, 0, NULL);
+  bool stateful = p->ncounters || p->nsuspend;
+  if (!stateful || !state_begin(vm)) vm_run_block(vm, 0, NULL);
   finish_decision(vm);
+  if (stateful) {
+    state_commit(vm);
+    vm->dec.n_errors = vm->nerrors; /* the store may have added notices */
+  }
   *out = vm->dec;
   return CLAUSE_OK;
 }

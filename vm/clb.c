@@ -11,8 +11,11 @@
  *   lets       u32 n; n x u32 register
  *   constants  u32 n; n x value
  *   calls      u32 n; n x (str builtin name; u8 member; u8 nargs)
- *   rules      u32 n; n x (str id; str cite; u8 effect; u32 reason block)
+ *   rules      u32 n; n x (str id; str cite; u8 effect; u32 reason block;
+ *              u32 suspend key block)
  *   obligs     u32 n; n x (u32 rule; str action; u32 nargs)
+ *   counters   u32 first register; u32 n; n x (str name; u64 window ns;
+ *              u8 mode; u8 on mask; u32 key block; u32 amount block)
  *   blocks     u32 n; n x u32 first instruction
  *   code       u32 n; n x u64 instruction
  *   debug      u32 n (0 or the code's n); n x str source text
@@ -140,12 +143,24 @@ int clb_write(const clause_program *p, outbuf *o) {
     put_str(o, p->rules[i].cite);
     put_u8(o, p->rules[i].effect);
     put_u32(o, p->rules[i].reason_block);
+    put_u32(o, p->rules[i].suspend_key_block);
   }
   put_u32(o, p->nobligs);
   for (uint32_t i = 0; i < p->nobligs; i++) {
     put_u32(o, p->obligs[i].rule);
     put_str(o, p->obligs[i].action);
     put_u32(o, p->obligs[i].nargs);
+  }
+  put_u32(o, p->counter_reg);
+  put_u32(o, p->ncounters);
+  for (uint32_t i = 0; i < p->ncounters; i++) {
+    const prog_counter *c = &p->counters[i];
+    put_str(o, c->name);
+    put_u64(o, (uint64_t)c->window_ns);
+    put_u8(o, c->mode);
+    put_u8(o, c->on_mask);
+    put_u32(o, c->key_block);
+    put_u32(o, c->arg_block);
   }
   put_u32(o, p->nblocks);
   for (uint32_t i = 0; i < p->nblocks; i++) put_u32(o, p->block_start[i]);
@@ -423,14 +438,16 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
     if (!c->fn) fail(r, "unknown function %s%s with %u arguments", c->member ? "." : "", c->name ? c->name : "(null)", c->nargs);
   }
 
-  p->nrules = get_count(r, 13, "rules");
+  p->nrules = get_count(r, 17, "rules");
   p->rules = get_array(r, p->nrules, sizeof(prog_rule));
   for (uint32_t i = 0; i < p->nrules && !r->bad; i++) {
     p->rules[i].id = get_str(r, "rule id");
     p->rules[i].cite = get_str(r, "rule cite");
     p->rules[i].effect = get_u8(r, "rule");
     p->rules[i].reason_block = get_u32(r, "rule");
+    p->rules[i].suspend_key_block = get_u32(r, "rule");
     if (!r->bad && !p->rules[i].id) fail(r, "bad bytecode: rule %u has no id", i);
+    p->nsuspend += p->rules[i].suspend_key_block != PROG_NONE;
   }
 
   p->nobligs = get_count(r, 12, "obligations");
@@ -440,6 +457,34 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
     p->obligs[i].action = get_str(r, "obligation action");
     p->obligs[i].nargs = get_u32(r, "obligation");
     if (!r->bad && !p->obligs[i].action) fail(r, "bad bytecode: obligation %u has no action", i);
+  }
+
+  p->counter_reg = get_u32(r, "counters");
+  p->ncounters = get_count(r, 22, "counters");
+  p->counters = get_array(r, p->ncounters, sizeof(prog_counter));
+  for (uint32_t i = 0; i < p->ncounters && !r->bad; i++) {
+    prog_counter *c = &p->counters[i];
+    c->name = get_str(r, "counter name");
+    c->window_ns = (int64_t)get_u64(r, "counter");
+    c->mode = get_u8(r, "counter");
+    c->on_mask = get_u8(r, "counter");
+    c->key_block = get_u32(r, "counter");
+    c->arg_block = get_u32(r, "counter");
+    if (!r->bad && (!c->name || !c->name[0] || strchr(c->name, '/') || strchr(c->name, ':')))
+      fail(r, "bad bytecode: counter %u has no valid name", i);
+    if (r->bad) break;
+    /* The store's name for the counter: programs that declare the same
+     * counter (name, kind and window) share it. */
+    char id[64];
+    int n = snprintf(id, sizeof id, "/%c/%lld", "cad"[c->mode % 3], (long long)c->window_ns);
+    char *full = arena_alloc(r->a, strlen(c->name) + (size_t)n + 1);
+    if (!full) {
+      fail(r, "out of memory");
+      break;
+    }
+    memcpy(full, c->name, strlen(c->name));
+    memcpy(full + strlen(c->name), id, (size_t)n + 1);
+    c->store_id = full;
   }
 
   p->nblocks = get_count(r, 4, "blocks");

@@ -5,10 +5,12 @@
 #ifndef CLAUSE_OPTIONS_H
 #define CLAUSE_OPTIONS_H
 
+struct store;
+
 struct clause_options {
   char *extern_path; /* colon-separated folders, or NULL */
   char *lib_path;    /* colon-separated folders, or NULL */
-  char *store_url;   /* "memory" (default) or "redis://..." */
+  struct store *store; /* shared by the programs loaded with these options */
 };
 
 #endif

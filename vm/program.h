@@ -42,7 +42,24 @@ typedef struct prog_rule {
   const char *cite;       /* NULL when absent */
   uint8_t effect;         /* rule_effect */
   uint32_t reason_block;  /* block index, or PROG_NONE */
+  uint32_t suspend_key_block; /* suspend rules: the key, for the check before
+                                 the rules (SPEC 5.2); else PROG_NONE */
 } prog_rule;
+
+/* A counter (SPEC 5.3). Its reading lives in register counter_reg + index,
+ * set before the rules run; the key and amount are value blocks run before
+ * the store is asked. */
+typedef enum counter_mode { CM_COUNT = 0, CM_ADD, CM_DISTINCT } counter_mode;
+
+typedef struct prog_counter {
+  const char *name;
+  int64_t window_ns;      /* > 0 */
+  uint8_t mode;           /* counter_mode */
+  uint8_t on_mask;        /* bit (1 << rule_effect) per `on` effect; 0: no `on` */
+  uint32_t key_block;
+  uint32_t arg_block;     /* add or distinct expression; PROG_NONE for CM_COUNT */
+  const char *store_id;   /* built at load: "NAME/MODE/WINDOW", see store.h */
+} prog_counter;
 
 typedef struct prog_oblig {
   uint32_t rule;
@@ -91,6 +108,11 @@ typedef struct clause_program {
   uint32_t nobligs;
   prog_oblig *obligs;
 
+  uint32_t ncounters;
+  prog_counter *counters;
+  uint32_t counter_reg;   /* first of ncounters registers */
+  uint32_t nsuspend;      /* rules with a suspend_key_block */
+
   uint32_t ncode;
   instr *code;
   const char **debug;     /* per instruction: source text, or NULL */
@@ -98,17 +120,24 @@ typedef struct clause_program {
   uint32_t *block_start;  /* block i is [block_start[i], block_start[i+1]) */
 
   struct json_binder *binder; /* built at load */
+  struct store *store;        /* attached when prepared (program_attach_store);
+                                 NULL for programs without state */
   bool loaded;            /* owned by `mem` (false: a codegen draft) */
 } clause_program;
 
 /* ---- .clb files (clb.c) ---------------------------------------------------- */
 #define CLB_MAGIC "CLB\x1a"
-#define CLB_VERSION 1
+#define CLB_VERSION 2
 
 /* Serializes a program (a loaded one or a code generator's draft). */
 int clb_write(const clause_program *p, outbuf *o);
 /* Parses and verifies bytes into a new program; NULL with `err` on failure. */
 clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap);
+
+/* Gives a program with counters or suspend rules its state store: the
+ * options' store, or (NULL options) a memory store of its own (api.c). */
+struct clause_options;
+int program_attach_store(clause_program *p, const struct clause_options *opts, char *err, size_t errcap);
 
 /* ---- verifier (verify.c) ---------------------------------------------------- */
 /* Checks every instruction and table of a parsed program (SPEC sections 7

@@ -77,6 +77,30 @@ static int check_tables(vstate *v) {
     if (r->effect >= RE__COUNT) return reject(v, VC_TABLES, "bad bytecode: rule %u has an unknown effect", i);
     if (r->reason_block != PROG_NONE && (r->reason_block == 0 || r->reason_block >= p->nblocks))
       return reject(v, VC_TABLES, "bad bytecode: rule %u reason block out of range", i);
+    if (r->suspend_key_block != PROG_NONE &&
+        (r->effect != RE_SUSPEND || r->suspend_key_block == 0 || r->suspend_key_block >= p->nblocks))
+      return reject(v, VC_TABLES, "bad bytecode: rule %u suspend key block out of range", i);
+  }
+  /* Counters: value blocks (every block but the first is one), and their
+   * registers, which only the VM writes (use_reg refuses code that does). */
+  if (p->ncounters) {
+    uint64_t end = (uint64_t)p->counter_reg + p->ncounters;
+    if (p->kind != PROG_POLICY || p->counter_reg < p->nfields || end > p->nregs ||
+        (p->now_reg != PROG_NONE && p->now_reg >= p->counter_reg && p->now_reg < end))
+      return reject(v, VC_TABLES, "bad bytecode: counter registers out of range");
+    for (uint32_t i = 0; i < p->nlets; i++)
+      if (p->let_regs[i] >= p->counter_reg && p->let_regs[i] < end)
+        return reject(v, VC_TABLES, "bad bytecode: let register %u is a counter's", p->let_regs[i]);
+  }
+  for (uint32_t i = 0; i < p->ncounters; i++) {
+    const prog_counter *c = &p->counters[i];
+    bool wants_arg = c->mode != CM_COUNT;
+    if (c->window_ns <= 0 || c->mode > CM_DISTINCT ||
+        (c->on_mask & ~((1u << RE_ALLOW) | (1u << RE_THROTTLE) | (1u << RE_DENY) | (1u << RE_SUSPEND))))
+      return reject(v, VC_TABLES, "bad bytecode: counter %u has a bad window, kind or `on` list", i);
+    if (c->key_block == 0 || c->key_block >= p->nblocks ||
+        (wants_arg ? (c->arg_block == 0 || c->arg_block >= p->nblocks) : c->arg_block != PROG_NONE))
+      return reject(v, VC_TABLES, "bad bytecode: counter %u block out of range", i);
   }
   for (uint32_t i = 0; i < p->nobligs; i++)
     if (p->obligs[i].rule >= p->nrules || p->obligs[i].nargs > p->nregs)
@@ -96,6 +120,9 @@ static int use_reg(vstate *v, uint32_t pc, unsigned reg, char kind) {
     return reject(v, VC_REGISTER, "bad bytecode at %u: writes input register r%u", pc, reg);
   if ((kind == 'w' || kind == 'm' || kind == 'i') && reg == p->now_reg)
     return reject(v, VC_REGISTER, "bad bytecode at %u: writes the `now` register r%u", pc, reg);
+  if ((kind == 'w' || kind == 'm' || kind == 'i') && reg >= p->counter_reg &&
+      reg - p->counter_reg < p->ncounters)
+    return reject(v, VC_REGISTER, "bad bytecode at %u: writes counter register r%u", pc, reg);
   return 0;
 }
 

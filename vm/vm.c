@@ -82,6 +82,8 @@ static void rule_matches(clause_vm *vm, uint32_t r) {
     vm->best = rule->effect;
     vm->decider_failed = false;
     vm->decider_retry_ns = vm->pending_retry_ns;
+    vm->state.suspend_key = vm->pending_susp_key;
+    vm->state.suspend_ns = vm->pending_susp_ns;
   }
   if (vm->nmatched < vm->p->nrules) vm->matched[vm->nmatched++] = r;
   vm->pending_retry_ns = -1;
@@ -880,6 +882,9 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
           rule_fails(vm, b, bad, "suspend for");
         if (vm->stop) goto halt;
         ip += c;
+      } else {
+        vm->pending_susp_key = *key;
+        vm->pending_susp_ns = dur->i;
       }
       NEXT();
     }

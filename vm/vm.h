@@ -8,6 +8,7 @@
 
 #include "../include/clause.h"
 #include "program.h"
+#include "store.h"
 
 /* What `clause check --explain` records: the value each rule-level
  * instruction of block 0 saw (a conjunct's truth, a condition's value,
@@ -23,6 +24,22 @@ typedef struct vm_trace {
   vm_trace_event *events;
   size_t n, cap;
 } vm_trace;
+
+/* Counters and suspensions of the request being evaluated (state.c). */
+typedef struct vm_state {
+  store_session *session;      /* opened at the first request that needs it */
+  store *own;                  /* a store this VM was pointed at (vm_use_store) */
+  int64_t now_ns;
+  store_counter_op *ops;       /* cap: ncounters; counters whose key evaluated */
+  uint32_t *op_counter;        /* per op: the counter's index */
+  bool *arg_ok;                /* per op: its add/distinct evaluated */
+  size_t nops;
+  store_suspend_op *susp;      /* cap: nsuspend (at least 1) */
+  uint32_t *susp_rule;         /* per suspension op: the rule's index */
+  bool store_down;             /* the store failed for this request */
+  value suspend_key;           /* the deciding suspend rule's key and time */
+  int64_t suspend_ns;
+} vm_state;
 
 struct clause_vm {
   const clause_program *p;
@@ -51,7 +68,20 @@ struct clause_vm {
   uint32_t *matched;           /* non-flag rules that matched, file order */
   size_t nmatched;
   uint32_t *match_prefix;      /* per constant: vm_regex_prefix of a MATCHK pattern, or 0 */
+  vm_state state;
+  value pending_susp_key;      /* RSUSPEND of the rule being matched */
+  int64_t pending_susp_ns;
+  bool by_suspension;          /* decided by a suspension already in force */
+  const char *store_reason;    /* decided by on_store_error deny: the reason */
 };
+
+/* Counters and suspensions (state.c). state_begin returns true when the
+ * request is decided before the rules (a suspension in force, or the store
+ * down under on_store_error deny). */
+bool state_begin(clause_vm *vm);
+void state_commit(clause_vm *vm);
+/* Points the VM at another store (clause test gives each test its own). */
+int vm_use_store(clause_vm *vm, store *s);
 
 /* Runs block `block` of the program; for value blocks, *result is the
  * block's value. */

@@ -1,0 +1,210 @@
+/*
+ * state.c - counters and suspensions around one evaluation (SPEC 5.2, 5.3).
+ *
+ *   state_begin()   before the rules: computes every counter's key and
+ *                   amount and every suspend rule's key (value blocks of
+ *                   the program), asks the store in one call, puts each
+ *                   reading in its counter's register, and decides at once
+ *                   when a suspension holds or the store is down under
+ *                   `on_store_error deny`.
+ *   state_commit()  after the decision: the `on` counters whose effect
+ *                   decided, and the suspension a suspend rule decided.
+ *
+ * Keys and distinct values are compared by their string() form.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "vm.h"
+
+/* The request's time in ns, clamped to what int64 holds (years 1677-2262). */
+static int64_t request_time_ns(const clause_vm *vm) {
+  const clause_program *p = vm->p;
+  value t = p->clock_field != PROG_NONE && vm->regs[p->clock_field].kind == CV_TIMESTAMP
+                ? vm->regs[p->clock_field]
+                : vm_wall_clock();
+  __int128 ns = (__int128)t.i * 1000000000 + t.n;
+  return ns > INT64_MAX ? INT64_MAX : ns < INT64_MIN ? INT64_MIN : (int64_t)ns;
+}
+
+/* Lists an error that belongs to no rule (or to `rule`), with a prefix. */
+static void state_error(clause_vm *vm, const char *rule, const char *prefix, const char *name,
+                        const value *err) {
+  char msg[512];
+  int n = snprintf(msg, sizeof msg, "%s%s: %.*s", prefix, name, (int)err->n, err->s);
+  vm_add_error(vm, rule, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+}
+
+/* Runs a value block and turns its value into its string() form; an error
+ * value on failure. */
+static value block_string(clause_vm *vm, uint32_t block) {
+  value v, s;
+  vm_run_block(vm, block, &v);
+  if (v.kind == CV_ERROR || v.kind == CV_STRING) return v;
+  cel_to_string(&vm->ctx, &s, &v);
+  return s;
+}
+
+static void store_notice(void *ctx, const char *msg, size_t n) {
+  vm_add_error(ctx, NULL, msg, n);
+}
+
+/* A store failure, under on_store_error. Returns true when it decides. */
+static bool store_failed(clause_vm *vm, const char *why) {
+  char msg[400];
+  int n = snprintf(msg, sizeof msg, "state store unavailable: %s", why);
+  size_t len = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+  vm_add_error(vm, NULL, msg, len);
+  vm->state.store_down = true;
+  if (vm->p->on_store_error_allow) return false; /* counters read 0, no suspension */
+  vm->best = RE_DENY;
+  vm->store_reason = vm->errors[vm->nerrors - 1].message;
+  return true;
+}
+
+bool state_begin(clause_vm *vm) {
+  const clause_program *p = vm->p;
+  vm_state *st = &vm->state;
+  store_report rep = {.notice = store_notice, .notice_ctx = vm};
+  st->now_ns = request_time_ns(vm);
+  st->store_down = false;
+  st->suspend_key = cv_null();
+
+  /* Keys and amounts. A counter whose key fails is left out of the store
+   * call; one whose amount fails is read but not added to. */
+  size_t nops = 0;
+  for (uint32_t i = 0; i < p->ncounters; i++) {
+    const prog_counter *c = &p->counters[i];
+    value *reading = &vm->regs[p->counter_reg + i];
+    value key = block_string(vm, c->key_block);
+    if (key.kind == CV_ERROR) {
+      state_error(vm, NULL, "counter ", c->name, &key);
+      *reading = key;
+      continue;
+    }
+    store_counter_op *op = &st->ops[nops];
+    memset(op, 0, sizeof *op);
+    op->id = c->store_id;
+    op->key = key.s;
+    op->key_len = key.n;
+    op->window_ns = c->window_ns;
+    op->mode = c->mode == CM_DISTINCT ? STORE_DISTINCT : STORE_SUM;
+    op->amount = 1;
+    bool arg_ok = true;
+    if (c->mode == CM_ADD) {
+      value amount;
+      vm_run_block(vm, c->arg_block, &amount);
+      if (amount.kind == CV_INT && amount.i < 0)
+        amount = cv_static_error("a counter's add must not be negative", 36, CV_ERR_GENERIC);
+      if (amount.kind != CV_ERROR && amount.kind != CV_INT)
+        amount = cv_static_error("no matching overload: a counter's add must be int", 49, CV_ERR_GENERIC);
+      if (amount.kind == CV_ERROR) {
+        state_error(vm, NULL, "counter ", c->name, &amount);
+        *reading = amount;
+        arg_ok = false;
+      } else {
+        op->amount = amount.i;
+      }
+    } else if (c->mode == CM_DISTINCT) {
+      value member = block_string(vm, c->arg_block);
+      if (member.kind == CV_ERROR) {
+        state_error(vm, NULL, "counter ", c->name, &member);
+        *reading = member;
+        arg_ok = false;
+      } else {
+        op->member = member.s;
+        op->member_len = member.n;
+      }
+    }
+    /* Without `on`, the request counts now and the reading includes it;
+     * a failed amount makes that reading an error (set above). */
+    op->add = c->on_mask == 0 && arg_ok;
+    st->op_counter[nops] = i;
+    st->arg_ok[nops] = arg_ok;
+    nops++;
+  }
+  st->nops = nops;
+
+  size_t nsusp = 0;
+  for (uint32_t r = 0; r < p->nrules && p->nsuspend; r++) {
+    if (p->rules[r].suspend_key_block == PROG_NONE) continue;
+    value key = block_string(vm, p->rules[r].suspend_key_block);
+    if (key.kind == CV_ERROR) { /* the check of this rule is skipped */
+      state_error(vm, p->rules[r].id, "suspend key", "", &key);
+      continue;
+    }
+    st->susp[nsusp] = (store_suspend_op){.rule = p->rules[r].id, .key = key.s, .key_len = key.n};
+    st->susp_rule[nsusp++] = r;
+  }
+
+  if (!st->session) {
+    char err[256] = "no state store";
+    if (p->store) st->session = store_open_session(p->store, err, sizeof err);
+    if (!st->session) {
+      if (store_failed(vm, err)) return true;
+      nops = nsusp = 0;
+    }
+  }
+  if ((nops || nsusp) && store_begin(st->session, st->now_ns, st->ops, nops, st->susp, nsusp, &rep) != 0) {
+    if (store_failed(vm, rep.message)) return true;
+    for (size_t k = 0; k < nops; k++) st->ops[k].value = 0;
+    nsusp = 0;
+  }
+
+  for (size_t k = 0; k < nops; k++) {
+    uint32_t i = st->op_counter[k];
+    const prog_counter *c = &p->counters[i];
+    if (st->arg_ok[k] || c->on_mask) vm->regs[p->counter_reg + i] = cv_int(st->ops[k].value);
+  }
+  for (size_t k = 0; k < nsusp; k++) {
+    if (!st->susp[k].active) continue;
+    /* Suspended: this rule decides at once, before any other rule. */
+    uint32_t r = st->susp_rule[k];
+    vm->decider = r;
+    vm->best = RE_SUSPEND;
+    vm->by_suspension = true;
+    if (vm->nmatched < p->nrules) vm->matched[vm->nmatched++] = r;
+    return true;
+  }
+  return false;
+}
+
+void state_commit(clause_vm *vm) {
+  const clause_program *p = vm->p;
+  vm_state *st = &vm->state;
+  if (st->store_down || !st->session) return;
+  static const uint8_t effect_bit[] = {
+      [CLAUSE_ALLOW] = 1u << RE_ALLOW, [CLAUSE_THROTTLE] = 1u << RE_THROTTLE,
+      [CLAUSE_DENY] = 1u << RE_DENY,   [CLAUSE_SUSPEND] = 1u << RE_SUSPEND};
+  uint8_t bit = effect_bit[vm->dec.effect];
+  size_t nadd = 0;
+  for (size_t k = 0; k < st->nops; k++) {
+    const prog_counter *c = &p->counters[st->op_counter[k]];
+    st->ops[k].add = (c->on_mask & bit) && st->arg_ok[k];
+    nadd += st->ops[k].add;
+  }
+  /* A suspend rule that decided (not one already in force, not one that
+   * decided through on_error deny) suspends its key from now on. */
+  size_t nsusp = 0;
+  if (vm->decider != PROG_NONE && vm->best == RE_SUSPEND && !vm->by_suspension && !vm->decider_failed &&
+      vm->state.suspend_key.kind != CV_NULL) {
+    value key = vm->state.suspend_key;
+    if (key.kind != CV_STRING) cel_to_string(&vm->ctx, &key, &vm->state.suspend_key);
+    if (key.kind == CV_STRING) {
+      int64_t until = st->now_ns > INT64_MAX - st->suspend_ns ? INT64_MAX : st->now_ns + st->suspend_ns;
+      st->susp[0] = (store_suspend_op){.rule = p->rules[vm->decider].id, .key = key.s, .key_len = key.n,
+                                       .until_ns = until};
+      nsusp = 1;
+    } else {
+      state_error(vm, p->rules[vm->decider].id, "suspend key", "", &key);
+    }
+  }
+  if (!nadd && !nsusp) return;
+  store_report rep = {.notice = store_notice, .notice_ctx = vm};
+  if (store_commit(st->session, st->now_ns, st->ops, st->nops, st->susp, nsusp, &rep) != 0) {
+    char msg[400];
+    int n = snprintf(msg, sizeof msg, "state store unavailable: %s", rep.message);
+    vm_add_error(vm, NULL, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+  }
+}
