@@ -335,6 +335,7 @@ static void check_line(worker *w, const traffic_line *l) {
 
   clause_decision d;
   w->trace.n = 0;
+  w->trace.in_force = PROG_NONE;
   if (clause_vm_eval(vm, &d) != CLAUSE_OK) {
     ob_printf(&w->err, "%s:%llu: error: the request could not be evaluated\n", cfg->traffic,
               (unsigned long long)l->lineno);

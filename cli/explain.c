@@ -113,11 +113,14 @@ static const vm_trace_event *event_at(const vm_trace *t, uint32_t pc) {
   return NULL;
 }
 
-typedef enum rule_outcome { R_NOT_EVALUATED, R_MATCHED, R_NOT_MATCHED, R_FAILED } rule_outcome;
+/* R_IN_FORCE: a suspension this rule started earlier holds for the
+ * request's key, so it decided before any rule was evaluated. */
+typedef enum rule_outcome { R_NOT_EVALUATED, R_MATCHED, R_NOT_MATCHED, R_FAILED, R_IN_FORCE } rule_outcome;
 
 static rule_outcome outcome_of(const explainer *x, const vm_trace *t, uint32_t r, const value **err) {
   const rule_conds *rc = &x->rules[r];
   *err = NULL;
+  if (t->in_force == r) return R_IN_FORCE;
   if (rc->match_pc != PROG_NONE && event_at(t, rc->match_pc)) return R_MATCHED;
   bool seen = false;
   for (uint32_t k = 0; k < rc->n; k++) {
@@ -126,14 +129,15 @@ static rule_outcome outcome_of(const explainer *x, const vm_trace *t, uint32_t r
     seen = true;
     unsigned op = INSTR_OP(x->p->code[rc->conds[k].pc]);
     /* A rule-level check that saw an error (or a non-bool) failed it. */
-    if (names_rule(op) && e->v.kind != CV_BOOL && !(op == BC_RRETRY && e->v.kind == CV_DURATION))
+    if (names_rule(op) && (op == BC_RRETRY || op == BC_RSUSPEND ? e->v.kind == CV_ERROR : e->v.kind != CV_BOOL))
       *err = &e->v;
   }
   if (!seen) return R_NOT_EVALUATED;
   return *err ? R_FAILED : R_NOT_MATCHED;
 }
 
-static const char *const outcome_names[] = {"not evaluated", "matched", "not matched", "failed"};
+static const char *const outcome_names[] = {"not evaluated", "matched", "not matched", "failed",
+                                            "suspension in force"};
 
 void explain_text(const explainer *x, const vm_trace *t, outbuf *o, const char *indent) {
   const clause_program *p = x->p;
@@ -148,7 +152,7 @@ void explain_text(const explainer *x, const vm_trace *t, outbuf *o, const char *
       else ob_printf(o, "%s, not bool", cv_kind_name((cv_kind)err->kind));
     }
     ob_putc(o, '\n');
-    if (out == R_NOT_EVALUATED) continue;
+    if (out == R_NOT_EVALUATED || out == R_IN_FORCE) continue;
     const rule_conds *rc = &x->rules[r];
     for (uint32_t k = 0; k < rc->n; k++) {
       if (!rc->conds[k].shown) continue;
@@ -163,8 +167,14 @@ void explain_text(const explainer *x, const vm_trace *t, outbuf *o, const char *
       else if (e->v.kind == CV_ERROR) {
         ob_puts(o, "error: ");
         ob_put(o, e->v.s, e->v.n);
-      } else
+      } else if (e->v.kind == CV_DURATION || e->v.kind == CV_TIMESTAMP) {
+        /* As CEL would write them: duration("30s") */
+        ob_puts(o, e->v.kind == CV_DURATION ? "duration(" : "timestamp(");
+        cel_to_json(o, &e->v);
+        ob_putc(o, ')');
+      } else {
         cel_canon(o, &e->v);
+      }
       ob_putc(o, '\n');
     }
   }

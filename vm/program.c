@@ -79,6 +79,16 @@ void program_disasm(const clause_program *p, outbuf *o) {
     ob_putc(o, '\n');
   }
   if (p->now_reg != PROG_NONE) ob_printf(o, ";   r%-3u now\n", p->now_reg);
+  for (uint32_t i = 0; i < p->ncounters; i++) {
+    const prog_counter *c = &p->counters[i];
+    bool whole = c->window_ns % 1000000000 == 0;
+    ob_printf(o, ";   r%-3u counter %s window %lld%s key block %u", p->counter_reg + i, c->name,
+              (long long)(whole ? c->window_ns / 1000000000 : c->window_ns), whole ? "s" : "ns", c->key_block);
+    if (c->mode != CM_COUNT) ob_printf(o, " %s block %u", c->mode == CM_ADD ? "add" : "distinct", c->arg_block);
+    for (int e = RE_ALLOW; e < RE__COUNT; e++)
+      if (c->on_mask & (1u << e)) ob_printf(o, " on %s", rule_effect_name((rule_effect)e));
+    ob_putc(o, '\n');
+  }
   for (uint32_t i = 0; i < p->nlets; i++) ob_printf(o, ";   r%-3u let\n", p->let_regs[i]);
   for (uint32_t i = 0; i < p->nconsts; i++) {
     ob_printf(o, ";   k%-3u ", i);
@@ -90,13 +100,14 @@ void program_disasm(const clause_program *p, outbuf *o) {
     ob_printf(o, "; rule %u \"%s\" %s", i, r->id, rule_effect_name((rule_effect)r->effect));
     if (r->cite) ob_printf(o, " cite \"%s\"", r->cite);
     if (r->reason_block != PROG_NONE) ob_printf(o, " reason block %u", r->reason_block);
+    if (r->suspend_key_block != PROG_NONE) ob_printf(o, " suspend key block %u", r->suspend_key_block);
     ob_putc(o, '\n');
   }
   for (uint32_t b = 0; b < p->nblocks; b++) {
     if (b == 0)
       ob_printf(o, "block 0 (%s):\n", p->kind == PROG_EXPR ? "expression" : "rules");
     else
-      ob_printf(o, "block %u (reason):\n", b);
+      ob_printf(o, "block %u (value):\n", b);
     for (uint32_t pc = p->block_start[b]; pc < p->block_start[b + 1]; pc++) {
       instr in = p->code[pc];
       unsigned op = INSTR_OP(in);

@@ -70,6 +70,7 @@ bool state_begin(clause_vm *vm) {
   st->now_ns = request_time_ns(vm);
   st->store_down = false;
   st->suspend_key = cv_null();
+  if (vm->trace) vm->trace->in_force = PROG_NONE;
 
   /* Keys and amounts. A counter whose key fails is left out of the store
    * call; one whose amount fails is read but not added to. */
@@ -164,6 +165,7 @@ bool state_begin(clause_vm *vm) {
     vm->decider = r;
     vm->best = RE_SUSPEND;
     vm->by_suspension = true;
+    if (vm->trace) vm->trace->in_force = r;
     if (vm->nmatched < p->nrules) vm->matched[vm->nmatched++] = r;
     return true;
   }

@@ -860,6 +860,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       NEXT();
     }
     CASE(RRETRY) {
+      TRACE(&R[a]);
       if (R[a].kind == CV_DURATION && R[a].i > 0) {
         vm->pending_retry_ns = R[a].i;
       } else {
@@ -874,6 +875,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     }
     CASE(RSUSPEND) {
       const value *key = &R[a], *dur = &R[a + 1];
+      TRACE(key);
       const value *bad = key->kind == CV_ERROR ? key : (dur->kind != CV_DURATION || dur->i <= 0) ? dur : NULL;
       if (bad) {
         if (bad->kind == CV_DURATION)

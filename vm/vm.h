@@ -23,6 +23,8 @@ typedef struct vm_trace_event {
 typedef struct vm_trace {
   vm_trace_event *events;
   size_t n, cap;
+  uint32_t in_force;  /* a suspend rule whose suspension decided before the
+                         rules ran, or PROG_NONE (set by state_begin) */
 } vm_trace;
 
 /* Counters and suspensions of the request being evaluated (state.c). */
