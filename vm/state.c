@@ -28,11 +28,13 @@ static int64_t request_time_ns(const clause_vm *vm) {
   return ns > INT64_MAX ? INT64_MAX : ns < INT64_MIN ? INT64_MIN : (int64_t)ns;
 }
 
-/* Lists an error that belongs to no rule (or to `rule`), with a prefix. */
-static void state_error(clause_vm *vm, const char *rule, const char *prefix, const char *name,
-                        const value *err) {
+/* Lists an error of a counter (rule NULL) or a suspend key (its rule). The
+ * message starts with the evaluation error, as SPEC 5.2 wants, and says
+ * where it happened. */
+static void state_error(clause_vm *vm, const char *rule, const value *err, const char *where,
+                        const char *name) {
   char msg[512];
-  int n = snprintf(msg, sizeof msg, "%s%s: %.*s", prefix, name, (int)err->n, err->s);
+  int n = snprintf(msg, sizeof msg, "%.*s (%s%s)", (int)err->n, err->s, where, name);
   vm_add_error(vm, rule, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 }
 
@@ -80,7 +82,7 @@ bool state_begin(clause_vm *vm) {
     value *reading = &vm->regs[p->counter_reg + i];
     value key = block_string(vm, c->key_block);
     if (key.kind == CV_ERROR) {
-      state_error(vm, NULL, "counter ", c->name, &key);
+      state_error(vm, NULL, &key, "the key of counter ", c->name);
       *reading = key;
       continue;
     }
@@ -101,7 +103,7 @@ bool state_begin(clause_vm *vm) {
       if (amount.kind != CV_ERROR && amount.kind != CV_INT)
         amount = cv_static_error("no matching overload: a counter's add must be int", 49, CV_ERR_GENERIC);
       if (amount.kind == CV_ERROR) {
-        state_error(vm, NULL, "counter ", c->name, &amount);
+        state_error(vm, NULL, &amount, "the amount of counter ", c->name);
         *reading = amount;
         arg_ok = false;
       } else {
@@ -110,7 +112,7 @@ bool state_begin(clause_vm *vm) {
     } else if (c->mode == CM_DISTINCT) {
       value member = block_string(vm, c->arg_block);
       if (member.kind == CV_ERROR) {
-        state_error(vm, NULL, "counter ", c->name, &member);
+        state_error(vm, NULL, &member, "the distinct value of counter ", c->name);
         *reading = member;
         arg_ok = false;
       } else {
@@ -132,7 +134,7 @@ bool state_begin(clause_vm *vm) {
     if (p->rules[r].suspend_key_block == PROG_NONE) continue;
     value key = block_string(vm, p->rules[r].suspend_key_block);
     if (key.kind == CV_ERROR) { /* the check of this rule is skipped */
-      state_error(vm, p->rules[r].id, "suspend key", "", &key);
+      state_error(vm, p->rules[r].id, &key, "the suspension key", "");
       continue;
     }
     st->susp[nsusp] = (store_suspend_op){.rule = p->rules[r].id, .key = key.s, .key_len = key.n};
@@ -199,7 +201,7 @@ void state_commit(clause_vm *vm) {
                                        .until_ns = until};
       nsusp = 1;
     } else {
-      state_error(vm, p->rules[vm->decider].id, "suspend key", "", &key);
+      state_error(vm, p->rules[vm->decider].id, &key, "the suspension key", "");
     }
   }
   if (!nadd && !nsusp) return;
