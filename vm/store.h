@@ -113,6 +113,8 @@ void store_unref(store *s);
 
 /* The implementations' constructors (store_open dispatches on the URL). */
 store *store_memory_new(size_t max_keys);
+/* How many entries (counter keys and suspensions) a memory store holds. */
+size_t store_memory_entries(store *s);
 store *store_redis_new(const char *url, char *err, size_t errcap);
 
 /* Sessions: one per VM. NULL with a message when out of memory. */

@@ -29,7 +29,7 @@
 #define BUCKETS 60           /* per window (SPEC 5.3) */
 #define KEEP (2 * BUCKETS)   /* buckets kept behind a key's newest one */
 #define SHARDS 16
-#define SWEEP_SLOTS 2        /* hash slots inspected per operation */
+#define SWEEP_SLOTS 4        /* hash slots inspected per operation */
 
 typedef enum entry_kind { ENT_SUM = 'c', ENT_DISTINCT = 'd', ENT_SUSPENSION = 's' } entry_kind;
 
@@ -518,4 +518,15 @@ store *store_memory_new(size_t max_keys) {
     }
   }
   return &ms->base;
+}
+
+size_t store_memory_entries(store *s) {
+  mem_store *ms = (mem_store *)s;
+  size_t n = 0;
+  for (size_t i = 0; i < ms->nshards; i++) {
+    pthread_mutex_lock(&ms->shards[i].lock);
+    n += ms->shards[i].count;
+    pthread_mutex_unlock(&ms->shards[i].lock);
+  }
+  return n;
 }

@@ -95,7 +95,7 @@ static int check_tables(vstate *v) {
   for (uint32_t i = 0; i < p->ncounters; i++) {
     const prog_counter *c = &p->counters[i];
     bool wants_arg = c->mode != CM_COUNT;
-    if (c->window_ns <= 0 || c->mode > CM_DISTINCT ||
+    if (c->window_ns < 60 || c->mode > CM_DISTINCT || /* 60 buckets of at least 1 ns */
         (c->on_mask & ~((1u << RE_ALLOW) | (1u << RE_THROTTLE) | (1u << RE_DENY) | (1u << RE_SUSPEND))))
       return reject(v, VC_TABLES, "bad bytecode: counter %u has a bad window, kind or `on` list", i);
     if (c->key_block == 0 || c->key_block >= p->nblocks ||

@@ -1,0 +1,1 @@
+check tests/cli/counters.clause --traffic tests/cli/counters.jsonl --format jsonl --store 'memory?max_keys=2'

@@ -1,0 +1,1 @@
+eval tests/cli/counters.clause --input '{}' --store mongodb://localhost
