@@ -15,9 +15,9 @@
  * dropped as time moves on.
  *
  * Reclaiming: every operation also inspects a few hash slots at a moving
- * cursor and frees the entries that no reading at or after the newest time
- * the shard has seen can use any more. Memory thus follows the number of
- * live keys, not the length of the traffic.
+ * cursor and frees the entries that no reading at or after its time can
+ * use any more (a key idle for two windows). Memory thus follows the
+ * number of live keys, not the length of the traffic.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -78,7 +78,6 @@ typedef struct shard {
   entry **slots;
   size_t nslots, count, cursor;
   entry lru;                 /* sentinel: lru.lru_next is the most recent */
-  int64_t high_water;        /* the newest `now` seen */
 } shard;
 
 typedef struct mem_store {
@@ -221,13 +220,15 @@ static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, store_repor
   return e;
 }
 
-/* Frees, at a moving cursor, entries that nothing can read any more. */
-static void shard_sweep(shard *sh) {
+/* Frees, at a moving cursor, entries that no reading at `now` or later
+ * can use. (Not the newest time ever seen: replayed traffic that is not
+ * in time order would then lose the keys of its earlier stretches.) */
+static void shard_sweep(shard *sh, int64_t now) {
   for (int i = 0; i < SWEEP_SLOTS; i++) {
     sh->cursor = (sh->cursor + 1) & (sh->nslots - 1);
     for (entry *e = sh->slots[sh->cursor], *next; e; e = next) {
       next = e->next;
-      if (e->dead_at <= sh->high_water) shard_remove(sh, e);
+      if (e->dead_at <= now) shard_remove(sh, e);
     }
   }
 }
@@ -389,10 +390,7 @@ static shard *shard_of(mem_store *ms, uint64_t hash) {
   return &ms->shards[(hash >> 40) % ms->nshards];
 }
 
-static void note_time(shard *sh, int64_t now) {
-  if (now > sh->high_water) sh->high_water = now;
-  shard_sweep(sh);
-}
+
 
 static int counter_op(mem_store *ms, int64_t now, store_counter_op *op, bool read, store_report *r) {
   char kind = op->mode == STORE_DISTINCT ? ENT_DISTINCT : ENT_SUM;
@@ -401,7 +399,7 @@ static int counter_op(mem_store *ms, int64_t now, store_counter_op *op, bool rea
   int64_t id = store_bucket(now, op->window_ns);
   int rc = 0;
   pthread_mutex_lock(&sh->lock);
-  note_time(sh, now);
+  shard_sweep(sh, now);
   entry *e = shard_find(sh, &k);
   if (op->add && !e) {
     e = shard_insert(ms, sh, &k, r);
@@ -430,7 +428,7 @@ static int mem_begin(store_session *ss, int64_t now, store_counter_op *ops, size
     ident k = make_ident(ENT_SUSPENSION, susp[i].rule, susp[i].key, susp[i].key_len);
     shard *sh = shard_of(ms, k.hash);
     pthread_mutex_lock(&sh->lock);
-    note_time(sh, now);
+    shard_sweep(sh, now);
     entry *e = shard_find(sh, &k);
     susp[i].active = e && e->u.susp.start <= now && now < e->u.susp.until;
     pthread_mutex_unlock(&sh->lock);
@@ -450,7 +448,7 @@ static int mem_commit(store_session *ss, int64_t now, const store_counter_op *op
     ident k = make_ident(ENT_SUSPENSION, susp[i].rule, susp[i].key, susp[i].key_len);
     shard *sh = shard_of(ms, k.hash);
     pthread_mutex_lock(&sh->lock);
-    note_time(sh, now);
+    shard_sweep(sh, now);
     entry *e = shard_find(sh, &k);
     if (!e) e = shard_insert(ms, sh, &k, r);
     if (e) {
@@ -509,7 +507,6 @@ store *store_memory_new(size_t max_keys) {
     sh->nslots = 64;
     sh->slots = calloc(sh->nslots, sizeof *sh->slots);
     sh->lru.lru_next = sh->lru.lru_prev = &sh->lru;
-    sh->high_water = INT64_MIN;
     if (!sh->slots || pthread_mutex_init(&sh->lock, NULL) != 0) {
       free(sh->slots);
       ms->nshards = i;

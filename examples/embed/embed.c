@@ -16,11 +16,19 @@
  *      inputs and the scratch space of its evaluations; it is never shared.
  *   4. Per request: clause_vm_reset, the typed setters for the fields the
  *      request has (a field you do not set is absent), clause_vm_eval, then
- *      act on the decision. After warm-up, evaluation allocates nothing.
+ *      act on the decision. After warm-up, evaluation allocates nothing
+ *      (the state store allocates as new counter keys arrive).
+ *   5. Counters and suspensions live in the state store of the options the
+ *      program was compiled with (NULL options: the program's own memory
+ *      store). Every VM of the program shares it, on every thread.
  *
  * This program plays four worker threads that evaluate a few requests
- * whose decisions are known from the seed policy's terms, and exits 0 only
- * when every decision is the expected one. `make check` builds and runs it.
+ * whose decisions are known from the seed policy's terms, each round from
+ * fresh account ids (so the per-account rate limits do not kick in), then
+ * one request each from the same free-tier account at the same second: the
+ * shared store counts all four, so exactly one is over the free tier's 3
+ * requests a minute. It exits 0 only when every decision is the expected
+ * one. `make check` builds and runs it.
  *
  * POLICY defaults to $CLAUSE_SRCDIR/examples/seed/terms.clause (or
  * examples/seed/terms.clause when CLAUSE_SRCDIR is not set).
@@ -113,10 +121,10 @@ static int set_string(clause_vm *vm, int field, const char *s) {
   return clause_vm_set_string(vm, field, s, strlen(s));
 }
 
-static int bind_request(clause_vm *vm, const request *r) {
+static int bind_request(clause_vm *vm, const request *r, const char *account_id) {
   int rc = CLAUSE_OK;
   clause_vm_reset(vm); /* forget the previous request: every field absent */
-  rc |= set_string(vm, fields.account_id, r->account_id);
+  rc |= set_string(vm, fields.account_id, account_id);
   rc |= set_string(vm, fields.account_tier, r->tier);
   rc |= set_string(vm, fields.account_org, r->org);
   if (fields.account_verified >= 0) rc |= clause_vm_set_bool(vm, fields.account_verified, r->verified);
@@ -169,7 +177,17 @@ typedef struct worker {
   const clause_program *program; /* shared by every thread */
   long decisions, unexpected, errors;
   long per_effect[4];
+  clause_effect shared_account; /* the decision for the shared account */
 } worker;
+
+/* A free-tier request that every thread sends once, for one account, at a
+ * time after every other request's. (The memory store frees a counter key
+ * idle for two windows of request time, measured against each request's
+ * time; a key of earlier traffic may go while later traffic is counted.) */
+static const request shared_account_request = {
+    "shared free-tier account", "acct_shared", "free", "org-wren", true, SECONDS(1733047200),
+    "/v1/chat/completions", "m-small", 100, 100, NULL, NULL, NULL, "198.51.100.60", "FR",
+    CLAUSE_ALLOW, NULL, -1, NULL};
 
 static void *work(void *arg) {
   worker *w = arg;
@@ -183,7 +201,9 @@ static void *work(void *arg) {
      * that threads evaluate different requests at the same moment. */
     for (size_t k = 0; k < NREQUESTS; k++) {
       const request *r = &requests[(k + (size_t)w->id) % NREQUESTS];
-      if (bind_request(vm, r) != CLAUSE_OK) {
+      char account[64];
+      snprintf(account, sizeof account, "%s-%d-%d", r->account_id, w->id, round);
+      if (bind_request(vm, r, account) != CLAUSE_OK) {
         fprintf(stderr, "embed: %s: a field could not be set\n", r->name);
         w->errors++;
         continue;
@@ -201,6 +221,10 @@ static void *work(void *arg) {
       if (!check(r, &d)) w->unexpected++;
     }
   }
+  clause_decision d;
+  const request *r = &shared_account_request;
+  if (bind_request(vm, r, r->account_id) != CLAUSE_OK || clause_vm_eval(vm, &d) != CLAUSE_OK) w->errors++;
+  else w->shared_account = d.effect;
   clause_vm_free(vm);
   return NULL;
 }
@@ -256,8 +280,9 @@ int main(int argc, char **argv) {
   for (int t = 0; t < started; t++) pthread_join(workers[t].thread, NULL);
 
   /* 4. The summary. Free the VMs (done by the threads), then the program. */
-  long decisions = 0, unexpected = 0, errors = 0;
+  long decisions = 0, unexpected = 0, errors = 0, throttled = 0;
   for (int t = 0; t < started; t++) {
+    throttled += workers[t].shared_account == CLAUSE_THROTTLE;
     const worker *w = &workers[t];
     printf("thread %d: %ld decisions (allow %ld, throttle %ld, deny %ld, suspend %ld), %ld unexpected\n",
            t, w->decisions, w->per_effect[CLAUSE_ALLOW], w->per_effect[CLAUSE_THROTTLE],
@@ -268,8 +293,10 @@ int main(int argc, char **argv) {
   }
   clause_program_free(program);
 
+  printf("shared account: %ld of %d requests throttled (the free tier allows 3 a minute)\n", throttled,
+         started);
   bool ok = started == NTHREADS && unexpected == 0 && errors == 0 &&
-            decisions == (long)NTHREADS * ROUNDS * (long)NREQUESTS;
+            decisions == (long)NTHREADS * ROUNDS * (long)NREQUESTS && throttled == NTHREADS - 3;
   printf("%s: %ld decisions on %d threads sharing one program, %ld unexpected, %ld errors\n",
          ok ? "ok" : "FAILED", decisions, started, unexpected, errors);
   return ok ? 0 : 1;
