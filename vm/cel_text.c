@@ -291,8 +291,8 @@ static bool write_string_form(outbuf *o, const value *v) {
   case CV_STRING: ob_put(o, v->s, v->n); return true;
   case CV_BYTES: ob_put(o, v->s, v->n); return true;
   case CV_BOOL: ob_puts(o, v->b ? "true" : "false"); return true;
-  case CV_INT: ob_printf(o, "%lld", (long long)v->i); return true;
-  case CV_UINT: ob_printf(o, "%llu", (unsigned long long)v->u); return true;
+  case CV_INT: ob_put_int(o, v->i); return true;
+  case CV_UINT: ob_put_uint(o, v->u); return true;
   case CV_DOUBLE: format_double_go(o, v->d); return true;
   case CV_TIMESTAMP: cel_format_timestamp(o, v->i, v->n); return true;
   case CV_DURATION: cel_format_duration(o, v->i); return true;
@@ -329,8 +329,8 @@ void cel_to_json(outbuf *o, const value *v) {
   switch (v->kind) {
   case CV_NULL: ob_puts(o, "null"); return;
   case CV_BOOL: ob_puts(o, v->b ? "true" : "false"); return;
-  case CV_INT: ob_printf(o, "%lld", (long long)v->i); return;
-  case CV_UINT: ob_printf(o, "%llu", (unsigned long long)v->u); return;
+  case CV_INT: ob_put_int(o, v->i); return;
+  case CV_UINT: ob_put_uint(o, v->u); return;
   case CV_DOUBLE:
     if (!isfinite(v->d)) ob_puts(o, "null");
     else cel_format_double(o, v->d);

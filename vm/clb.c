@@ -459,6 +459,10 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
     if (!r->bad && !p->obligs[i].action) fail(r, "bad bytecode: obligation %u has no action", i);
   }
 
+  p->suspend_rules = get_array(r, p->nsuspend, sizeof(uint32_t));
+  for (uint32_t i = 0, k = 0; i < p->nrules && !r->bad; i++)
+    if (p->rules[i].suspend_key_block != PROG_NONE) p->suspend_rules[k++] = i;
+
   p->counter_reg = get_u32(r, "counters");
   p->ncounters = get_count(r, 22, "counters");
   p->counters = get_array(r, p->ncounters, sizeof(prog_counter));

@@ -63,7 +63,7 @@ int clause_decision_json(const clause_decision *d, char *buf, size_t cap) {
   }
   ob_puts(&o, "],\"retry_after_ms\":");
   if (d->retry_after_ms < 0) ob_put(&o, "null", 4);
-  else ob_printf(&o, "%lld", (long long)d->retry_after_ms);
+  else ob_put_int(&o, d->retry_after_ms);
   ob_puts(&o, ",\"errors\":[");
   for (size_t i = 0; i < d->n_errors; i++) {
     const clause_eval_error *e = &d->errors[i];

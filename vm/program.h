@@ -112,6 +112,7 @@ typedef struct clause_program {
   prog_counter *counters;
   uint32_t counter_reg;   /* first of ncounters registers */
   uint32_t nsuspend;      /* rules with a suspend_key_block */
+  uint32_t *suspend_rules; /* their indices, in file order (built at load) */
 
   uint32_t ncode;
   instr *code;

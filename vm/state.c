@@ -38,11 +38,19 @@ static void state_error(clause_vm *vm, const char *rule, const value *err, const
   vm_add_error(vm, rule, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 }
 
+/* A value block's value. Most keys are a field alone, a block that is
+ * just `RET r`: read the register instead of entering the interpreter. */
+static inline void block_value(clause_vm *vm, uint32_t block, value *out) {
+  instr first = vm->p->code[vm->p->block_start[block]];
+  if (INSTR_OP(first) == BC_RET) *out = vm->regs[INSTR_A(first)];
+  else vm_run_block(vm, block, out);
+}
+
 /* Runs a value block and turns its value into its string() form; an error
  * value on failure. */
 static value block_string(clause_vm *vm, uint32_t block) {
   value v, s;
-  vm_run_block(vm, block, &v);
+  block_value(vm, block, &v);
   if (v.kind == CV_ERROR || v.kind == CV_STRING) return v;
   cel_to_string(&vm->ctx, &s, &v);
   return s;
@@ -68,7 +76,10 @@ static bool store_failed(clause_vm *vm, const char *why) {
 bool state_begin(clause_vm *vm) {
   const clause_program *p = vm->p;
   vm_state *st = &vm->state;
-  store_report rep = {.notice = store_notice, .notice_ctx = vm};
+  store_report rep; /* not zeroed: the message is written on failure only */
+  rep.notice = store_notice;
+  rep.notice_ctx = vm;
+  rep.message[0] = '\0';
   st->now_ns = request_time_ns(vm);
   st->store_down = false;
   st->suspend_key = cv_null();
@@ -97,7 +108,7 @@ bool state_begin(clause_vm *vm) {
     bool arg_ok = true;
     if (c->mode == CM_ADD) {
       value amount;
-      vm_run_block(vm, c->arg_block, &amount);
+      block_value(vm, c->arg_block, &amount);
       if (amount.kind == CV_INT && amount.i < 0)
         amount = cv_static_error("a counter's add must not be negative", 36, CV_ERR_GENERIC);
       if (amount.kind != CV_ERROR && amount.kind != CV_INT)
@@ -130,8 +141,8 @@ bool state_begin(clause_vm *vm) {
   st->nops = nops;
 
   size_t nsusp = 0;
-  for (uint32_t r = 0; r < p->nrules && p->nsuspend; r++) {
-    if (p->rules[r].suspend_key_block == PROG_NONE) continue;
+  for (uint32_t i = 0; i < p->nsuspend; i++) {
+    uint32_t r = p->suspend_rules[i];
     value key = block_string(vm, p->rules[r].suspend_key_block);
     if (key.kind == CV_ERROR) { /* the check of this rule is skipped */
       state_error(vm, p->rules[r].id, &key, "the suspension key", "");
@@ -205,7 +216,10 @@ void state_commit(clause_vm *vm) {
     }
   }
   if (!nadd && !nsusp) return;
-  store_report rep = {.notice = store_notice, .notice_ctx = vm};
+  store_report rep;
+  rep.notice = store_notice;
+  rep.notice_ctx = vm;
+  rep.message[0] = '\0';
   if (store_commit(st->session, st->now_ns, st->ops, st->nops, st->susp, nsusp, &rep) != 0) {
     char msg[400];
     int n = snprintf(msg, sizeof msg, "state store unavailable: %s", rep.message);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int64_t store_bucket(int64_t t_ns, int64_t window_ns) {
+int64_t store_bucket_wide(int64_t t_ns, int64_t window_ns) {
   /* 60 * t overflows int64 for any date after 1974: compute in 128 bits,
    * rounding towards minus infinity for times before the epoch. */
   __int128 n = (__int128)t_ns * 60, w = window_ns;

@@ -135,6 +135,13 @@ static inline int store_commit(store_session *ss, int64_t now_ns, const store_co
 }
 
 /* floor(60 * t / window), exact for every int64 t. */
-int64_t store_bucket(int64_t t_ns, int64_t window_ns);
+int64_t store_bucket_wide(int64_t t_ns, int64_t window_ns);
+static inline int64_t store_bucket(int64_t t_ns, int64_t window_ns) {
+  if (window_ns % 60 == 0) { /* every window of whole milliseconds times 3: 64 bits do */
+    int64_t width = window_ns / 60, q = t_ns / width;
+    return q - (t_ns % width != 0 && t_ns < 0);
+  }
+  return store_bucket_wide(t_ns, window_ns);
+}
 
 #endif

@@ -14,10 +14,11 @@
  * of the key (traffic time may go backwards that far); older buckets are
  * dropped as time moves on.
  *
- * Reclaiming: every operation also inspects a few hash slots at a moving
- * cursor and frees the entries that no reading at or after its time can
- * use any more (a key idle for two windows). Memory thus follows the
- * number of live keys, not the length of the traffic.
+ * Reclaiming: when a shard has grown by half since its last sweep, an
+ * insert sweeps it, freeing the entries that no reading at or after the
+ * insert's time can use any more (a key idle for two windows). Memory
+ * thus follows the number of live keys, not the length of the traffic,
+ * and a store whose keys are all live pays nothing for it.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -28,8 +29,7 @@
 
 #define BUCKETS 60           /* per window (SPEC 5.3) */
 #define KEEP (2 * BUCKETS)   /* buckets kept behind a key's newest one */
-#define SHARDS 16
-#define SWEEP_SLOTS 4        /* hash slots inspected per operation */
+#define SHARDS 256          /* few threads ever want the same lock */
 
 typedef enum entry_kind { ENT_SUM = 'c', ENT_DISTINCT = 'd', ENT_SUSPENSION = 's' } entry_kind;
 
@@ -48,6 +48,7 @@ typedef struct member {
 
 typedef struct entry {
   struct entry *next;        /* hash chain */
+  const char *id_seen;       /* an id pointer known to equal this entry's id */
   struct entry *lru_prev, *lru_next;
   uint64_t hash;
   int64_t dead_at;           /* ns: from then on nothing here can be read */
@@ -57,6 +58,8 @@ typedef struct entry {
     struct {                 /* ENT_SUM: sorted by id */
       bucket *b;
       uint32_t n, cap;
+      bool cached;           /* cache_sum is the reading at bucket cache_id */
+      int64_t cache_id, cache_sum;
     } sum;
     struct {                 /* ENT_DISTINCT */
       member *m;
@@ -73,11 +76,15 @@ typedef struct entry {
   char name[];
 } entry;
 
+/* Cache-line aligned: threads locking neighbouring shards must not share
+ * a line. */
 typedef struct shard {
-  pthread_mutex_t lock;
+  _Alignas(64) pthread_mutex_t lock;
   entry **slots;
-  size_t nslots, count, cursor;
-  entry lru;                 /* sentinel: lru.lru_next is the most recent */
+  size_t nslots, count;
+  size_t sweep_at;           /* sweep when count passes this */
+  bool lru;                  /* keep the LRU list (a store with a key cap) */
+  entry lru_list;            /* sentinel: lru_list.lru_next is the most recent */
 } shard;
 
 typedef struct mem_store {
@@ -89,10 +96,29 @@ typedef struct mem_store {
 
 /* ---- entries ------------------------------------------------------------------------ */
 
-static uint64_t hash_bytes(const char *s, size_t n) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-  return h ^ (h >> 29);
+/* A multiply-mix hash, eight bytes at a time (keys are short). */
+static uint64_t hash_bytes(const char *s, size_t n, uint64_t seed) {
+  size_t len = n;
+  uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ull);
+  while (n >= 8) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+    s += 8;
+    n -= 8;
+  }
+  uint64_t w = 0;
+  if (n && len >= 8) {
+    memcpy(&w, s + n - 8, 8); /* the last 8 bytes, overlapping the ones before */
+  } else {
+    for (size_t i = 0; i < n; i++) w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+  }
+  h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+  /* Finish by mixing every bit into the high ones (shards use those). */
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  return h ^ (h >> 33);
 }
 
 static void entry_free(entry *e) {
@@ -106,23 +132,25 @@ static void entry_free(entry *e) {
   free(e);
 }
 
-static void lru_unlink(entry *e) {
+static void lru_unlink(shard *sh, entry *e) {
+  if (!sh->lru) return;
   e->lru_prev->lru_next = e->lru_next;
   e->lru_next->lru_prev = e->lru_prev;
 }
 
 static void lru_push(shard *sh, entry *e) {
-  e->lru_next = sh->lru.lru_next;
-  e->lru_prev = &sh->lru;
-  sh->lru.lru_next->lru_prev = e;
-  sh->lru.lru_next = e;
+  if (!sh->lru) return;
+  e->lru_next = sh->lru_list.lru_next;
+  e->lru_prev = &sh->lru_list;
+  sh->lru_list.lru_next->lru_prev = e;
+  sh->lru_list.lru_next = e;
 }
 
 static void shard_remove(shard *sh, entry *e) {
   entry **pp = &sh->slots[e->hash & (sh->nslots - 1)];
   while (*pp != e) pp = &(*pp)->next;
   *pp = e->next;
-  lru_unlink(e);
+  lru_unlink(sh, e);
   sh->count--;
   entry_free(e);
 }
@@ -140,7 +168,6 @@ static bool shard_grow(shard *sh) {
   free(sh->slots);
   sh->slots = slots;
   sh->nslots = n;
-  sh->cursor = 0;
   return true;
 }
 
@@ -149,28 +176,50 @@ static bool shard_grow(shard *sh) {
 typedef struct ident {
   char kind;
   const char *id;
+  size_t id_len;
   const char *key;
   size_t key_len;
   uint64_t hash;
 } ident;
 
-static ident make_ident(char kind, const char *id, const char *key, size_t key_len) {
-  ident k = {kind, id, key, key_len, 0};
-  uint64_t h = hash_bytes(id, strlen(id)) * 31 + (unsigned char)kind;
-  k.hash = h ^ hash_bytes(key, key_len) * 0x9e3779b97f4a7c15ull;
+/* A session remembers the hash of the ids it has seen: they are the
+ * program's constant strings, so the pointer identifies them. */
+#define ID_CACHE 16
+typedef struct mem_session {
+  store_session base;
+  struct {
+    const char *id;
+    char kind;
+    size_t len;
+    uint64_t seed;
+  } ids[ID_CACHE];
+} mem_session;
+
+static ident make_ident(mem_session *ms, char kind, const char *id, const char *key, size_t key_len) {
+  size_t slot = ((uintptr_t)id >> 4 ^ (unsigned char)kind) % ID_CACHE;
+  if (ms->ids[slot].id != id || ms->ids[slot].kind != kind) {
+    ms->ids[slot].id = id;
+    ms->ids[slot].kind = kind;
+    ms->ids[slot].len = strlen(id);
+    ms->ids[slot].seed = hash_bytes(id, ms->ids[slot].len, (unsigned char)kind);
+  }
+  ident k = {kind, id, ms->ids[slot].len, key, key_len, 0};
+  k.hash = hash_bytes(key, key_len, ms->ids[slot].seed);
   return k;
 }
 
 static bool ident_is(const entry *e, const ident *k) {
-  size_t idn = strlen(k->id);
+  size_t idn = k->id_len;
+  /* Ids are a program's constant strings: the same pointer is the same id. */
   return e->hash == k->hash && e->name_len == 1 + idn + 1 + k->key_len && e->name[0] == k->kind &&
-         memcmp(e->name + 1, k->id, idn + 1) == 0 && memcmp(e->name + 2 + idn, k->key, k->key_len) == 0;
+         (e->id_seen == k->id || memcmp(e->name + 1, k->id, idn + 1) == 0) &&
+         memcmp(e->name + 2 + idn, k->key, k->key_len) == 0;
 }
 
 static entry *shard_find(shard *sh, const ident *k) {
   for (entry *e = sh->slots[k->hash & (sh->nslots - 1)]; e; e = e->next)
     if (ident_is(e, k)) {
-      lru_unlink(e);
+      lru_unlink(sh, e);
       lru_push(sh, e);
       return e;
     }
@@ -190,10 +239,25 @@ static void describe(const entry *e, char *buf, size_t cap) {
     snprintf(buf, cap, "counter %.*s, key \"%.*s\"", (int)strcspn(id, "/"), id, keyn, e->name + 2 + idn);
 }
 
-static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, store_report *r) {
+/* Frees the entries that no reading at `now` or later can use. (Not the
+ * newest time ever seen: replayed traffic that is not in time order would
+ * then lose the keys of its earlier stretches.) Run when the shard has
+ * grown by half since the last sweep, so its cost is spread over the
+ * inserts and the shard holds at most 1.5 times its live entries. */
+static void shard_sweep(shard *sh, int64_t now) {
+  for (size_t i = 0; i < sh->nslots; i++)
+    for (entry *e = sh->slots[i], *next; e; e = next) {
+      next = e->next;
+      if (e->dead_at <= now) shard_remove(sh, e);
+    }
+  sh->sweep_at = sh->count + (sh->count / 2 > 16 ? sh->count / 2 : 16);
+}
+
+static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, int64_t now, store_report *r) {
+  if (sh->count >= sh->sweep_at) shard_sweep(sh, now);
   size_t cap = ms->max_keys;
-  while (cap && sh->count >= cap && sh->lru.lru_prev != &sh->lru) {
-    entry *victim = sh->lru.lru_prev;
+  while (cap && sh->count >= cap && sh->lru_list.lru_prev != &sh->lru_list) {
+    entry *victim = sh->lru_list.lru_prev;
     if (r->notice) {
       char what[200], msg[320];
       describe(victim, what, sizeof what);
@@ -204,10 +268,11 @@ static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, store_repor
     shard_remove(sh, victim);
   }
   if (sh->count >= sh->nslots && !shard_grow(sh)) return NULL;
-  size_t idn = strlen(k->id), n = 1 + idn + 1 + k->key_len;
+  size_t idn = k->id_len, n = 1 + idn + 1 + k->key_len;
   entry *e = calloc(1, sizeof *e + n);
   if (!e) return NULL;
   e->hash = k->hash;
+  e->id_seen = k->id;
   e->kind = (uint8_t)k->kind;
   e->name_len = n;
   e->name[0] = k->kind;
@@ -220,21 +285,11 @@ static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, store_repor
   return e;
 }
 
-/* Frees, at a moving cursor, entries that no reading at `now` or later
- * can use. (Not the newest time ever seen: replayed traffic that is not
- * in time order would then lose the keys of its earlier stretches.) */
-static void shard_sweep(shard *sh, int64_t now) {
-  for (int i = 0; i < SWEEP_SLOTS; i++) {
-    sh->cursor = (sh->cursor + 1) & (sh->nslots - 1);
-    for (entry *e = sh->slots[sh->cursor], *next; e; e = next) {
-      next = e->next;
-      if (e->dead_at <= now) shard_remove(sh, e);
-    }
-  }
-}
 
 /* The time at which bucket `id` of a window starts, saturating. */
 static int64_t bucket_start(int64_t id, int64_t window_ns) {
+  if (window_ns % BUCKETS == 0 && id > INT64_MIN / window_ns && id < INT64_MAX / window_ns)
+    return id * (window_ns / BUCKETS); /* the usual case: no 128-bit division */
   __int128 t = (__int128)id * window_ns / BUCKETS;
   if (t > INT64_MAX) return INT64_MAX;
   if (t < INT64_MIN) return INT64_MIN;
@@ -254,6 +309,11 @@ static bool sum_add(entry *e, int64_t id, int64_t amount) {
   if (id <= newest - KEEP) return true; /* older than anything kept: dropped */
   uint32_t at = n;
   while (at > 0 && b[at - 1].id > id) at--;
+  /* A hot key is read many times per bucket: keep the last reading up to
+   * date instead of summing 60 buckets again (amounts are >= 0, so a
+   * saturating sum does not depend on the order of additions). */
+  if (e->u.sum.cached && id <= e->u.sum.cache_id && id > e->u.sum.cache_id - BUCKETS)
+    e->u.sum.cache_sum = sat_add(e->u.sum.cache_sum, amount);
   if (at > 0 && b[at - 1].id == id) {
     b[at - 1].sum = sat_add(b[at - 1].sum, amount);
     return true;
@@ -271,18 +331,25 @@ static bool sum_add(entry *e, int64_t id, int64_t amount) {
   /* Drop the buckets that fell KEEP behind the newest. */
   uint32_t drop = 0;
   while (drop < n && b[drop].id <= b[n - 1].id - KEEP) drop++;
-  memmove(b, b + drop, (n - drop) * sizeof *b);
+  if (drop) {
+    memmove(b, b + drop, (n - drop) * sizeof *b);
+    e->u.sum.cached = false; /* the cached window may have held them */
+  }
   e->u.sum.n = n - drop;
   e->dead_at = bucket_start(b[e->u.sum.n - 1].id + KEEP, e->window_ns);
   return true;
 }
 
-static int64_t sum_read(const entry *e, int64_t now_id) {
+static int64_t sum_read(entry *e, int64_t now_id) {
+  if (e->u.sum.cached && e->u.sum.cache_id == now_id) return e->u.sum.cache_sum;
   int64_t total = 0;
   for (uint32_t i = 0; i < e->u.sum.n; i++) {
     int64_t id = e->u.sum.b[i].id;
     if (id > now_id - BUCKETS && id <= now_id) total = sat_add(total, e->u.sum.b[i].sum);
   }
+  e->u.sum.cached = true;
+  e->u.sum.cache_id = now_id;
+  e->u.sum.cache_sum = total;
   return total;
 }
 
@@ -331,7 +398,7 @@ static void member_see(member *m, int64_t id) {
 static bool dist_add(entry *e, int64_t id, const char *text, size_t len) {
   if (e->u.dist.n && id <= e->u.dist.newest - KEEP) return true;
   if (!e->u.dist.n || id > e->u.dist.newest) e->u.dist.newest = id;
-  uint64_t h = hash_bytes(text, len);
+  uint64_t h = hash_bytes(text, len, 0);
   uint32_t cap = e->u.dist.index_cap;
   for (uint32_t s = cap ? (uint32_t)h & (cap - 1) : 0; cap && e->u.dist.index[s]; s = (s + 1) & (cap - 1)) {
     member *m = &e->u.dist.m[e->u.dist.index[s] - 1];
@@ -392,17 +459,17 @@ static shard *shard_of(mem_store *ms, uint64_t hash) {
 
 
 
-static int counter_op(mem_store *ms, int64_t now, store_counter_op *op, bool read, store_report *r) {
+static int counter_op(mem_store *ms, mem_session *ss, int64_t now, store_counter_op *op, bool read,
+                      store_report *r) {
   char kind = op->mode == STORE_DISTINCT ? ENT_DISTINCT : ENT_SUM;
-  ident k = make_ident(kind, op->id, op->key, op->key_len);
+  ident k = make_ident(ss, kind, op->id, op->key, op->key_len);
   shard *sh = shard_of(ms, k.hash);
   int64_t id = store_bucket(now, op->window_ns);
   int rc = 0;
   pthread_mutex_lock(&sh->lock);
-  shard_sweep(sh, now);
   entry *e = shard_find(sh, &k);
   if (op->add && !e) {
-    e = shard_insert(ms, sh, &k, r);
+    e = shard_insert(ms, sh, &k, now, r);
     if (e) e->window_ns = op->window_ns;
   }
   if (op->add && e) {
@@ -423,12 +490,11 @@ static int mem_begin(store_session *ss, int64_t now, store_counter_op *ops, size
                      store_suspend_op *susp, size_t nsusp, store_report *r) {
   mem_store *ms = (mem_store *)ss->owner;
   for (size_t i = 0; i < nops; i++)
-    if (counter_op(ms, now, &ops[i], true, r) != 0) return -1;
+    if (counter_op(ms, (mem_session *)ss, now, &ops[i], true, r) != 0) return -1;
   for (size_t i = 0; i < nsusp; i++) {
-    ident k = make_ident(ENT_SUSPENSION, susp[i].rule, susp[i].key, susp[i].key_len);
+    ident k = make_ident((mem_session *)ss, ENT_SUSPENSION, susp[i].rule, susp[i].key, susp[i].key_len);
     shard *sh = shard_of(ms, k.hash);
     pthread_mutex_lock(&sh->lock);
-    shard_sweep(sh, now);
     entry *e = shard_find(sh, &k);
     susp[i].active = e && e->u.susp.start <= now && now < e->u.susp.until;
     pthread_mutex_unlock(&sh->lock);
@@ -442,15 +508,14 @@ static int mem_commit(store_session *ss, int64_t now, const store_counter_op *op
   for (size_t i = 0; i < nops; i++) {
     if (!ops[i].add) continue;
     store_counter_op op = ops[i];
-    if (counter_op(ms, now, &op, false, r) != 0) return -1;
+    if (counter_op(ms, (mem_session *)ss, now, &op, false, r) != 0) return -1;
   }
   for (size_t i = 0; i < nsusp; i++) {
-    ident k = make_ident(ENT_SUSPENSION, susp[i].rule, susp[i].key, susp[i].key_len);
+    ident k = make_ident((mem_session *)ss, ENT_SUSPENSION, susp[i].rule, susp[i].key, susp[i].key_len);
     shard *sh = shard_of(ms, k.hash);
     pthread_mutex_lock(&sh->lock);
-    shard_sweep(sh, now);
     entry *e = shard_find(sh, &k);
-    if (!e) e = shard_insert(ms, sh, &k, r);
+    if (!e) e = shard_insert(ms, sh, &k, now, r);
     if (e) {
       /* A new suspension of the same rule and key replaces the old one. */
       e->u.susp.start = now;
@@ -467,10 +532,13 @@ static int mem_commit(store_session *ss, int64_t now, const store_counter_op *op
 }
 
 static store_session *mem_open_session(store *s, char *err, size_t errcap) {
-  store_session *ss = malloc(sizeof *ss);
-  if (!ss) snprintf(err, errcap, "out of memory");
-  else ss->owner = s;
-  return ss;
+  mem_session *ss = calloc(1, sizeof *ss);
+  if (!ss) {
+    snprintf(err, errcap, "out of memory");
+    return NULL;
+  }
+  ss->base.owner = s;
+  return &ss->base;
 }
 
 static void mem_close_session(store_session *ss) { free(ss); }
@@ -506,7 +574,9 @@ store *store_memory_new(size_t max_keys) {
     shard *sh = &ms->shards[i];
     sh->nslots = 64;
     sh->slots = calloc(sh->nslots, sizeof *sh->slots);
-    sh->lru.lru_next = sh->lru.lru_prev = &sh->lru;
+    sh->lru = max_keys != 0;
+    sh->lru_list.lru_next = sh->lru_list.lru_prev = &sh->lru_list;
+    sh->sweep_at = 16;
     if (!sh->slots || pthread_mutex_init(&sh->lock, NULL) != 0) {
       free(sh->slots);
       ms->nshards = i;

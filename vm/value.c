@@ -169,3 +169,22 @@ void ob_free(outbuf *o) {
   o->cap = 0;
   o->len = 0;
 }
+
+void ob_put_uint(outbuf *o, uint64_t v) {
+  char digits[20];
+  int n = 0;
+  do {
+    digits[sizeof digits - 1 - n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  ob_put(o, digits + sizeof digits - n, (size_t)n);
+}
+
+void ob_put_int(outbuf *o, int64_t v) {
+  if (v < 0) {
+    ob_putc(o, '-');
+    ob_put_uint(o, 0 - (uint64_t)v); /* INT64_MIN too */
+  } else {
+    ob_put_uint(o, (uint64_t)v);
+  }
+}

@@ -118,6 +118,9 @@ bool ob_reserve(outbuf *o, size_t need);
 void ob_puts(outbuf *o, const char *s);
 void ob_putc(outbuf *o, char c);
 void ob_printf(outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Decimal integers, without printf's cost (reasons print counts often). */
+void ob_put_int(outbuf *o, int64_t v);
+void ob_put_uint(outbuf *o, uint64_t v);
 /* NUL-terminates within capacity (fixed) or after len (grow); returns buf. */
 char *ob_cstr(outbuf *o);
 void ob_free(outbuf *o);
