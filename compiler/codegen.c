@@ -834,9 +834,11 @@ static uint32_t gen_value_block(cg *g, const expr *e, const char *what, uint32_t
   }
   memset(seen, 0, (size_t)g->pf->nlets + 1);
   int k = counter_read_by(g->pf, e, seen);
-  if (k >= 0)
-    fail_at(g, e->loc, "%s cannot read counter `%s`: it is computed before counters are read", what,
-            g->pf->counters[k].name);
+  if (k >= 0) { /* reported for every such expression, not just the first */
+    diag_error(g->d, e->loc, "%s cannot read counter `%s`: it is computed before counters are read", what,
+               g->pf->counters[k].name);
+    g->failed = true;
+  }
   g->next_reg = temps;
   uint32_t block = g->nblocks;
   new_block(g);
@@ -855,7 +857,7 @@ static void gen_state_blocks(cg *g, uint32_t temps) {
     g->failed = true;
     return;
   }
-  for (int i = 0; i < pf->ncounters && !g->failed; i++) {
+  for (int i = 0; i < pf->ncounters; i++) {
     const counter_decl *k = &pf->counters[i];
     prog_counter *c = &p->counters[i];
     memset(c, 0, sizeof *c);
@@ -868,7 +870,7 @@ static void gen_state_blocks(cg *g, uint32_t temps) {
                    : k->add    ? gen_value_block(g, k->add, "a counter's `add`", temps)
                                : PROG_NONE;
   }
-  for (int r = 0; r < pf->nrules && !g->failed; r++) {
+  for (int r = 0; r < pf->nrules; r++) {
     p->rules[r].suspend_key_block = PROG_NONE;
     if (pf->rules[r].effect != EFF_SUSPEND) continue;
     p->rules[r].suspend_key_block = gen_value_block(g, pf->rules[r].suspend_key, "a suspend key", temps);

@@ -1,0 +1,1 @@
+compile tests/cli/counter_in_key.clause -o /dev/null
