@@ -13,8 +13,11 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../include/clause.h"
 #include "../vm/store.h"
 
 #define SEC 1000000000LL
@@ -143,12 +146,82 @@ static void test_bucket_arithmetic(void **state) {
   assert_int_equal(store_bucket(7 * SEC, 7 * SEC), 60);
 }
 
+/* ---- through the public API ---------------------------------------------------- */
+
+static const char counting_policy[] =
+    "input { account.id string\n request.time timestamp @clock }\n"
+    "counter rpm key account.id window 1m\n"
+    "rule \"rpm\" { throttle when rpm > 2 }\n";
+
+static clause_program *compile_text(const char *text, const clause_options *opts) {
+  char path[] = "/tmp/clause-test-state-XXXXXX.clause";
+  int fd = mkstemps(path, 7);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+  clause_error err;
+  clause_program *p = clause_compile_file(path, opts, &err);
+  unlink(path);
+  if (!p) fail_msg("%s:%d:%d: %s", err.file, err.line, err.column, err.message);
+  return p;
+}
+
+static clause_effect decide(clause_program *p) {
+  clause_vm *vm = clause_vm_new(p);
+  static const char req[] = "{\"account\": {\"id\": \"a\"}, \"request\": {\"time\": \"2024-05-01T10:00:00Z\"}}";
+  clause_error err;
+  assert_int_equal(clause_vm_set_json(vm, req, strlen(req), &err), CLAUSE_OK);
+  clause_decision d;
+  assert_int_equal(clause_vm_eval(vm, &d), CLAUSE_OK);
+  clause_effect e = d.effect;
+  clause_vm_free(vm);
+  return e;
+}
+
+/* SPEC 5.3: programs loaded with the same options share one store; with
+ * NULL options each program has a store of its own. */
+static void test_programs_share_their_options_store(void **state) {
+  (void)state;
+  clause_options *o = clause_options_new();
+  clause_program *a = compile_text(counting_policy, o), *b = compile_text(counting_policy, o);
+  assert_int_equal(decide(a), CLAUSE_ALLOW);
+  assert_int_equal(decide(b), CLAUSE_ALLOW);
+  assert_int_equal(decide(a), CLAUSE_THROTTLE); /* the third request of account a */
+  clause_program_free(a);
+  clause_program_free(b);
+  clause_options_free(o);
+
+  clause_program *c = compile_text(counting_policy, NULL), *d = compile_text(counting_policy, NULL);
+  assert_int_equal(decide(c), CLAUSE_ALLOW);
+  assert_int_equal(decide(d), CLAUSE_ALLOW);
+  assert_int_equal(decide(c), CLAUSE_ALLOW); /* c has seen two requests, d one */
+  assert_int_equal(decide(c), CLAUSE_THROTTLE);
+  clause_program_free(c);
+  clause_program_free(d);
+}
+
+static void test_store_urls(void **state) {
+  (void)state;
+  clause_options *o = clause_options_new();
+  clause_error err;
+  assert_int_equal(clause_options_set_store(o, "memory", &err), CLAUSE_OK);
+  assert_int_equal(clause_options_set_store(o, "memory?max_keys=10", &err), CLAUSE_OK);
+  assert_int_equal(clause_options_set_store(o, "memory?max_keys=0", &err), CLAUSE_ERR_ARG);
+  assert_non_null(strstr(err.message, "max_keys"));
+  assert_int_equal(clause_options_set_store(o, "postgres://x", &err), CLAUSE_ERR_ARG);
+  assert_non_null(strstr(err.message, "unknown store URL"));
+  assert_int_equal(clause_options_set_store(NULL, "memory", &err), CLAUSE_ERR_ARG);
+  clause_options_free(o);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bucket_arithmetic),
       cmocka_unit_test(test_reclaims_expired_keys),
       cmocka_unit_test(test_key_cap_evicts_least_recently_used),
       cmocka_unit_test(test_threads_count_exactly),
+      cmocka_unit_test(test_programs_share_their_options_store),
+      cmocka_unit_test(test_store_urls),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
