@@ -78,6 +78,11 @@ static void fresh_prefix(char *buf, size_t cap) {
   snprintf(buf, cap, "test:%ld:%d:", (long)getpid(), ++n);
 }
 
+/* The semantic cases wait up to 2 s for an answer: make check runs tests
+ * side by side on a small machine, and a slow answer is not what they test.
+ * The failure cases set their own timeouts. */
+#define PATIENT "&timeout_ms=2000"
+
 static store *open_redis(const char *prefix, const char *extra) {
   char url[256], err[256];
   snprintf(url, sizeof url, "redis://127.0.0.1:%d?prefix=%s%s", redis_port(), prefix, extra);
@@ -95,7 +100,7 @@ static store *open_kind(const char *kind) {
   }
   char prefix[64];
   fresh_prefix(prefix, sizeof prefix);
-  return open_redis(prefix, "");
+  return open_redis(prefix, PATIENT);
 }
 
 static store_session *session(store *s) {
@@ -506,7 +511,7 @@ static void test_redis_keys(void **state) {
   (void)state;
   char prefix[64];
   fresh_prefix(prefix, sizeof prefix);
-  store *s = open_redis(prefix, "");
+  store *s = open_redis(prefix, PATIENT);
   store_session *ss = session(s);
   add_at(ss, "rpm/c/60000000000", "k:1", MIN, T0, 4);
   suspend(ss, "r:x", "k", 1, T0, T0 + 10 * SEC);
@@ -527,7 +532,7 @@ static void test_redis_keys(void **state) {
   assert_string_equal(rep->str, "1700000000000000000 1700000010000000000");
   freeReplyObject(rep);
   rep = redisCommand(c, "PTTL %ss:3:r:x:k", prefix);
-  assert_true(rep->integer > 10000 && rep->integer <= 11000);
+  assert_true(rep->integer > 9000 && rep->integer <= 11000);
   freeReplyObject(rep);
   redisFree(c);
   /* A counter id must not hold ':' (it would make keys ambiguous). */
@@ -562,7 +567,7 @@ static void test_redis_failed_write(void **state) {
   (void)state;
   char prefix[64];
   fresh_prefix(prefix, sizeof prefix);
-  store *s = open_redis(prefix, "");
+  store *s = open_redis(prefix, PATIENT);
   store_session *ss = session(s);
   raw_command("SET %sc:f/c/1:k:%lld not-a-number", prefix, (long long)store_bucket(T0, MIN));
   add_at(ss, "f/c/1", "k", MIN, T0, 1);
@@ -604,7 +609,7 @@ static void test_redis_two_processes(void **state) {
   assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   assert_false(failed);
   fixture f;
-  f.st = open_redis(prefix, "");
+  f.st = open_redis(prefix, PATIENT);
   f.ss = session(f.st);
   assert_int_equal(sum_at(f.ss, "shared/c/1", "k", MIN, T0 + 200), 400);
   close_fixture(&f);
@@ -646,22 +651,38 @@ static double failing_begin(store_session *ss, char *msg, size_t cap) {
   return t;
 }
 
+/* Connects a session with a short timeout, retrying while the machine is
+ * too busy to connect in time. */
+static void warm_up(store_session *ss) {
+  store_counter_op op = sum_op("warm/c/1", "k", MIN, 0);
+  for (int i = 0; i < 100; i++) {
+    store_report r = report();
+    if (store_begin(ss, T0, &op, 1, NULL, 0, &r) == 0) return;
+    usleep(30000);
+  }
+  fail_msg("the session could not connect");
+}
+
 /* A server that stops answering: begin gives up at the timeout. */
 static void test_redis_timeout(void **state) {
   (void)state;
-  fixture f = open_fixture(REDIS); /* the default timeout, 50 ms */
-  assert_int_equal(sum_at(f.ss, "t/c/1", "k", MIN, T0), 0);
+  char prefix[64];
+  fresh_prefix(prefix, sizeof prefix);
+  fixture f;
+  f.st = open_redis(prefix, ""); /* the default timeout, 50 ms */
+  f.ss = session(f.st);
+  warm_up(f.ss);
   pid_t pid = server_pid();
   assert_int_equal(kill(pid, SIGSTOP), 0);
   char msg[256];
   double took = failing_begin(f.ss, msg, sizeof msg);
   kill(pid, SIGCONT);
-  if (took < 0.045 || took > 0.300) fail_msg("the timed-out begin took %.3f s", took);
+  if (took < 0.045 || took > 0.5) fail_msg("the timed-out begin took %.3f s", took);
   assert_non_null(strstr(msg, "timed out after 50 ms"));
   /* The connection was dropped (a late reply would be out of step); after
    * the backoff the session connects again. */
   usleep(20000);
-  assert_int_equal(sum_at(f.ss, "t/c/1", "k", MIN, T0), 0);
+  warm_up(f.ss);
   close_fixture(&f);
 }
 
@@ -672,7 +693,10 @@ static void test_redis_dies_and_returns(void **state) {
   (void)state;
   char prefix[64], expect[64], msg[256];
   fresh_prefix(prefix, sizeof prefix);
-  store *s = open_redis(prefix, "");
+  /* The failures come at once, with no wait for the timeout (the timeout
+   * has its own case): a patient session keeps a busy machine from
+   * failing the requests before the kill. */
+  store *s = open_redis(prefix, "&timeout_ms=1000");
   store_session *ss = session(s);
   add_at(ss, "d/c/1", "k", MIN, T0, 1);
   assert_int_equal(sum_at(ss, "d/c/1", "k", MIN, T0), 1);
@@ -682,27 +706,32 @@ static void test_redis_dies_and_returns(void **state) {
   assert_int_equal(kill(pid, SIGKILL), 0);
   usleep(50000); /* let the kernel close its sockets */
   double took = failing_begin(ss, msg, sizeof msg);
+  double failed_at = now_seconds();
   snprintf(expect, sizeof expect, "redis 127.0.0.1:%d: ", redis_port());
   if (strncmp(msg, expect, strlen(expect)) != 0) fail_msg("message: %s", msg);
-  assert_true(took < 0.1);
+  assert_true(took < 0.5);
+  assert_null(strstr(msg, "Connection refused")); /* the connection broke */
 
-  /* Backing off: no attempt (an attempt would say "Connection refused"),
-   * the same message at once. */
+  /* Backing off (10 ms after a first failure): no attempt, which would say
+   * "Connection refused", but the same message at once. A machine too busy
+   * to get here within the 10 ms proves nothing either way. */
   char again[256];
-  took = failing_begin(ss, again, sizeof again);
-  assert_true(took < 0.02);
-  assert_string_equal(again, msg);
-  assert_null(strstr(msg, "Connection refused"));
   store_counter_op op = sum_op("d/c/1", "k", MIN, 1);
   store_report r = report();
-  assert_int_equal(store_commit(ss, T0, &op, 1, NULL, 0, &r), -1);
-  assert_string_equal(r.message, msg);
+  took = failing_begin(ss, again, sizeof again);
+  int commit_rc = store_commit(ss, T0, &op, 1, NULL, 0, &r);
+  if (now_seconds() - failed_at < 0.009) {
+    assert_true(took < 0.005);
+    assert_string_equal(again, msg);
+    assert_int_equal(commit_rc, -1);
+    assert_string_equal(r.message, msg);
+  }
 
   /* After the backoff: a real attempt, refused. */
   usleep(30000);
   took = failing_begin(ss, msg, sizeof msg);
   assert_non_null(strstr(msg, "Connection refused"));
-  assert_true(took < 0.1);
+  assert_true(took < 0.5);
   /* A new session of the same store has no backoff of its own yet. */
   store_session *fresh = session(s);
   failing_begin(fresh, msg, sizeof msg);
@@ -710,10 +739,10 @@ static void test_redis_dies_and_returns(void **state) {
   store_close_session(fresh);
 
   restart_server();
-  /* Backoff is at most 1 s: within ~1.5 s the session is back. */
+  /* Backoff is at most 1 s: within a few seconds the session is back. */
   double start = now_seconds();
   int64_t v = -1;
-  while (now_seconds() - start < 1.5) {
+  while (now_seconds() - start < 3) {
     store_counter_op read = sum_op("d/c/1", "k", MIN, 0);
     store_report rr = report();
     if (store_begin(ss, T0, &read, 1, NULL, 0, &rr) == 0) {
