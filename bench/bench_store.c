@@ -131,6 +131,18 @@ static double measure_requests(store_session *ss, bool commit) {
   return median(ns, n);
 }
 
+/* The server's own time per EVALSHA since the last reset (INFO
+ * commandstats): what the script costs, apart from the round trip. */
+static double server_us_per_evalsha(redisContext *c, bool reset) {
+  redisReply *r = redisCommand(c, reset ? "CONFIG RESETSTAT" : "INFO commandstats");
+  if (!r) die("INFO failed: ", c->errstr);
+  double us = 0;
+  const char *p = r->type == REDIS_REPLY_STRING ? strstr(r->str, "cmdstat_evalsha:") : NULL;
+  if (p && (p = strstr(p, "usec_per_call="))) us = atof(p + 14);
+  freeReplyObject(r);
+  return us;
+}
+
 static store_session *open_session(const char *url, store **out) {
   char err[256];
   store *s = store_open(url, err, sizeof err);
@@ -156,28 +168,44 @@ int main(void) {
   int n = runs < 64 ? runs : 64;
   ping_run(c, run_seconds / 4);
   for (int i = 0; i < n; i++) ping[i] = ping_run(c, run_seconds);
-  redisFree(c);
   double ping_ns = median(ping, n);
+  server_us_per_evalsha(c, true);
   printf("redis PING round trip: median %.1f us (%.0f round trips/s), %d runs\n", ping_ns / 1e3,
          1e9 / ping_ns, n);
 
-  /* A prefix of its own per run; the keys expire with their windows. */
+  /* Each measurement starts from an empty store (a prefix of its own; the
+   * keys expire with their windows) and the same requests, so that they
+   * compare: the state grows alike during each. */
   char url[256];
-  snprintf(url, sizeof url, "redis://127.0.0.1:%s?prefix=bench:%ld:&timeout_ms=1000", port,
+  snprintf(url, sizeof url, "redis://127.0.0.1:%s?prefix=bench:%ld:1:&timeout_ms=1000", port,
            (long)time(NULL));
   store *s;
   store_session *ss = open_session(url, &s);
+  seq = 0;
   double full = measure_requests(ss, true);
+  double full_us = server_us_per_evalsha(c, false);
   printf("redis begin+commit (2 sums, 1 distinct, 1 suspension): median %.1f us/request "
          "(%.0f requests/s on one connection, %.2f PING round trips)\n",
          full / 1e3, 1e9 / full, full / ping_ns);
+  store_close_session(ss);
+  store_unref(s);
+  snprintf(url, sizeof url, "redis://127.0.0.1:%s?prefix=bench:%ld:2:&timeout_ms=1000", port,
+           (long)time(NULL));
+  ss = open_session(url, &s);
+  server_us_per_evalsha(c, true);
+  seq = 0;
   double begin = measure_requests(ss, false);
+  double begin_us = server_us_per_evalsha(c, false);
   printf("redis begin alone: median %.1f us/request (%.0f requests/s)\n", begin / 1e3,
          1e9 / begin);
+  printf("redis server time per EVALSHA: %.1f us for a begin alone, %.1f us averaged over "
+         "begins and commits\n", begin_us, full_us);
+  redisFree(c);
   store_close_session(ss);
   store_unref(s);
 
   ss = open_session("memory", &s);
+  seq = 0;
   double mem = measure_requests(ss, true);
   printf("memory begin+commit (same requests): median %.0f ns/request (%.2f M requests/s)\n", mem,
          1e3 / mem);
