@@ -29,9 +29,14 @@
  * script below (loaded once per connection with SCRIPT LOAD), which adds,
  * then reads every counter and fetches every suspension record, atomically.
  * commit sends a second EVALSHA with the writes that follow the decision
- * and does not wait: its reply is read by the next begin, behind which it
- * queued on the same connection, or when the session closes. A write that
- * failed there is reported by that begin as a notice.
+ * and does not wait: its reply is read by the next begin (whose call
+ * follows it on the same connection, so that begin sees those writes) or
+ * when the session closes; a write that failed is reported by that begin
+ * as a notice. It is sent at once rather than with that begin so that
+ * other processes see the writes even while this session stays idle.
+ *
+ * Host names are resolved by hiredis with getaddrinfo, which the timeout
+ * does not bound: name the server by address (or in /etc/hosts).
  *
  * hiredis gives the connection (one redisContext per session: contexts are
  * not thread-safe) and the reply parser. Commands are formatted here into
