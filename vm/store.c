@@ -43,14 +43,7 @@ store *store_open(const char *url, char *err, size_t errcap) {
     if (!s) snprintf(err, errcap, "out of memory");
     return s;
   }
-  if (strncmp(url, "redis://", 8) == 0) {
-#ifdef HAVE_HIREDIS
-    return store_redis_new(url, err, errcap);
-#else
-    snprintf(err, errcap, "this build of clause has no Redis support (hiredis was not found)");
-    return NULL;
-#endif
-  }
+  if (strncmp(url, "redis://", 8) == 0) return store_redis_new(url, err, errcap);
   snprintf(err, errcap, "unknown store URL \"%s\" (expected memory or redis://HOST:PORT[/DB])", url);
   return NULL;
 }

@@ -17,8 +17,8 @@
  *   store_commit()  after the decision: adds to the `on` counters whose
  *                   effect decided and records a new suspension. It may
  *                   return before the store has applied the writes (Redis
- *                   pipelines them with the next request's begin); a
- *                   failure then shows on a later call.
+ *                   sends them at once but reads the reply with the next
+ *                   request's begin); a failure then shows on a later call.
  *
  * Counting is bucketed as SPEC 5.3 says, identically in every store: a
  * window W has 60 buckets of width W/60; an event at time t (ns since the
