@@ -191,7 +191,10 @@ static bool test_file(const char *path, const clause_options *opts, test_totals 
     diag_init(&d);
     clause_program *p = NULL;
     policy_file *pf = NULL;
-    compile_policy(src, opts, &a, &d, &p, &pf);
+    if (compile_policy(src, opts, &a, &d, &p, &pf) == CLAUSE_OK && compile_bind(p, pf, opts, &d) != CLAUSE_OK) {
+      clause_program_free(p);
+      p = NULL;
+    }
     cli_render_diags(&d);
     diag_free(&d);
     clause_vm *vm = p ? clause_vm_new(p) : NULL;

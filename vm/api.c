@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../include/clause.h"
+#include "extern.h"
 #include "json.h"
 #include "options.h"
 #include "regex.h"
@@ -33,6 +34,7 @@ void clause_options_free(clause_options *o) {
   free(o->extern_path);
   free(o->lib_path);
   free(o->store_url);
+  extern_free_functions(o);
   free(o);
 }
 
@@ -69,9 +71,7 @@ int clause_options_set_store(clause_options *o, const char *url, clause_error *e
 
 /* ---- programs ------------------------------------------------------------------ */
 
-clause_program *clause_load(const void *bytes, size_t len, const clause_options *opts,
-                            clause_error *err) {
-  (void)opts;
+clause_program *program_load(const void *bytes, size_t len, clause_error *err) {
   char msg[512];
   if (!bytes && len) {
     set_error(err, NULL, 0, 0, "no bytes given");
@@ -83,6 +83,18 @@ clause_program *clause_load(const void *bytes, size_t len, const clause_options 
   } else if (p->kind != PROG_POLICY) {
     /* Expression programs are the CLI's internal business. */
     set_error(err, NULL, 0, 0, "not a policy program (an expression program)");
+    clause_program_free(p);
+    p = NULL;
+  }
+  return p;
+}
+
+clause_program *clause_load(const void *bytes, size_t len, const clause_options *opts,
+                            clause_error *err) {
+  clause_program *p = program_load(bytes, len, err);
+  char msg[512];
+  if (p && extern_bind(p, opts, msg, sizeof msg, NULL) != 0) {
+    set_error(err, NULL, 0, 0, msg);
     clause_program_free(p);
     p = NULL;
   }
@@ -118,6 +130,7 @@ int clause_program_save(const clause_program *p, const char *path, clause_error 
 
 void clause_program_free(clause_program *p) {
   if (!p) return;
+  extern_unbind(p);
   if (p->regexes)
     for (uint32_t i = 0; i < p->nconsts; i++) regex_free(p->regexes[i]);
   free(p->regexes);
