@@ -42,6 +42,9 @@ typedef struct extern_binding {
   clause_host_fn host;
   void *user_data;
   bool pure;
+  /* both: the public types of the parameters and the result */
+  clause_type ptypes[CLAUSE_MAX_PARAMS];
+  clause_type rtype;
 } extern_binding;
 
 struct extern_rt {
@@ -313,14 +316,6 @@ static int bind_host(const prog_extern *x, extern_binding *b, const clause_optio
 
 /* ---- calling ------------------------------------------------------------------------- */
 
-typedef union slot {
-  bool b;
-  int64_t i;
-  uint64_t u;
-  double d;
-  const char *s;
-} slot;
-
 /* timestamp -> int64 nanoseconds, false when outside its range. */
 static bool timestamp_ns(const value *v, int64_t *ns) {
   int64_t t;
@@ -346,26 +341,41 @@ static value take_string(cel_ctx *ctx, const prog_extern *x, const char *s, size
   return cv_string(copy, (uint32_t)n);
 }
 
-/* Arguments -> slots. False with *dst the error when one cannot be passed. */
-static bool marshal(cel_ctx *ctx, const prog_extern *x, const value *args, slot *slots, value *dst) {
-  for (uint32_t k = 0; k < x->nparams; k++)
-    if (args[k].kind == CV_ERROR) { /* CEL: an error argument is the call's result */
-      *dst = args[k];
-      return false;
-    }
+/* The result, from the C value in `r` of the declared return type. */
+static value result_value(cel_ctx *ctx, const prog_extern *x, const clause_value *r) {
+  switch ((cv_kind)x->ret) {
+  case CV_BOOL: return cv_bool(r->b);
+  case CV_INT: return cv_int(r->i);
+  case CV_UINT: return cv_uint(r->u);
+  case CV_DOUBLE: return cv_double(r->d);
+  case CV_STRING: return take_string(ctx, x, r->s.ptr, r->s.len);
+  case CV_TIMESTAMP: return ns_timestamp(r->i);
+  default: return cv_duration(r->i);
+  }
+}
+
+/* Arguments -> C values, in one representation for both kinds of call:
+ * a host function reads the clause_values, and libffi reads each one's
+ * union member, which starts where the union does. False with *dst the
+ * result when the function must not be called. */
+static bool marshal(cel_ctx *ctx, const prog_extern *x, const extern_binding *b, const value *args,
+                    clause_value *cv, value *dst) {
   for (uint32_t k = 0; k < x->nparams; k++) {
     const value *a = &args[k];
-    if (a->kind != x->params[k]) { /* only `dyn` values get here: the checker types the rest */
-      *dst = cv_error(ctx, "no matching overload: argument %u of %s is %s, not %s", k + 1, x->name,
-                      kind_name(a->kind), kind_name(x->params[k]));
+    if (__builtin_expect(a->kind != x->params[k], 0)) {
+      if (a->kind == CV_ERROR) /* CEL: an error argument is the call's result */
+        *dst = *a;
+      else /* only `dyn` values get here: the checker types the rest */
+        *dst = cv_error(ctx, "no matching overload: argument %u of %s is %s, not %s", k + 1, x->name,
+                        kind_name(a->kind), kind_name(x->params[k]));
       return false;
     }
+    cv[k].type = b->ptypes[k];
     switch ((cv_kind)a->kind) {
-    case CV_BOOL: slots[k].b = a->b; break;
-    case CV_UINT: slots[k].u = a->u; break;
-    case CV_DOUBLE: slots[k].d = a->d; break;
+    case CV_BOOL: cv[k].b = a->b; break;
+    case CV_DOUBLE: cv[k].d = a->d; break;
     case CV_TIMESTAMP:
-      if (!timestamp_ns(a, &slots[k].i)) {
+      if (!timestamp_ns(a, &cv[k].i)) {
         *dst = cv_error(ctx, "integer overflow: argument %u of %s is a timestamp outside the int64 nanosecond range",
                         k + 1, x->name);
         return false;
@@ -378,83 +388,58 @@ static bool marshal(cel_ctx *ctx, const prog_extern *x, const value *args, slot 
         *dst = cv_error(ctx, "argument %u of %s holds a NUL byte", k + 1, x->name);
         return false;
       }
-      slots[k].s = arena_strndup(ctx->scratch, a->s, a->n);
-      if (!slots[k].s) {
+      cv[k].s.ptr = arena_strndup(ctx->scratch, a->s, a->n);
+      cv[k].s.len = a->n;
+      if (!cv[k].s.ptr) {
         *dst = cv_static_error("out of memory", 13, CV_ERR_GENERIC);
         return false;
       }
       break;
     }
-    default: slots[k].i = a->i; break; /* int, duration */
+    default: cv[k].i = a->i; break; /* int, uint (same bits), duration */
     }
   }
   return true;
-}
-
-static value call_host(cel_ctx *ctx, const prog_extern *x, const extern_binding *b, const slot *slots) {
-  clause_value args[CLAUSE_MAX_PARAMS];
-  for (uint32_t k = 0; k < x->nparams; k++) {
-    args[k].type = type_of_kind(x->params[k]);
-    switch ((cv_kind)x->params[k]) {
-    case CV_BOOL: args[k].b = slots[k].b; break;
-    case CV_UINT: args[k].u = slots[k].u; break;
-    case CV_DOUBLE: args[k].d = slots[k].d; break;
-    case CV_STRING:
-      args[k].s.ptr = slots[k].s;
-      args[k].s.len = strlen(slots[k].s);
-      break;
-    default: args[k].i = slots[k].i; break;
-    }
-  }
-  clause_value res;
-  memset(&res, 0, sizeof res);
-  res.type = type_of_kind(x->ret);
-  clause_call_ctx cc = {x, b, ctx, false, {0}};
-  b->host(&cc, args, x->nparams, &res);
-  if (cc.failed) return cc.error;
-  switch ((cv_kind)x->ret) {
-  case CV_BOOL: return cv_bool(res.b);
-  case CV_INT: return cv_int(res.i);
-  case CV_UINT: return cv_uint(res.u);
-  case CV_DOUBLE: return cv_double(res.d);
-  case CV_STRING: return take_string(ctx, x, res.s.ptr, res.s.len);
-  case CV_TIMESTAMP: return ns_timestamp(res.i);
-  default: return cv_duration(res.i);
-  }
-}
-
-static value call_library(cel_ctx *ctx, const prog_extern *x, const extern_binding *b, slot *slots) {
-  void *avalues[CLAUSE_MAX_PARAMS];
-  for (uint32_t k = 0; k < x->nparams; k++) avalues[k] = &slots[k];
-  /* Narrow integer results (bool) come back widened to an ffi_arg. */
-  union {
-    ffi_arg a;
-    int64_t i;
-    uint64_t u;
-    double d;
-    const char *s;
-  } rv;
-  memset(&rv, 0, sizeof rv);
-  ffi_call((ffi_cif *)&b->cif, b->fn, &rv, avalues);
-  switch ((cv_kind)x->ret) {
-  case CV_BOOL: return cv_bool((uint8_t)rv.a != 0);
-  case CV_INT: return cv_int(rv.i);
-  case CV_UINT: return cv_uint(rv.u);
-  case CV_DOUBLE: return cv_double(rv.d);
-  case CV_STRING: return take_string(ctx, x, rv.s, rv.s ? strlen(rv.s) : 0);
-  case CV_TIMESTAMP: return ns_timestamp(rv.i);
-  default: return cv_duration(rv.i);
-  }
 }
 
 /* One call of extern `xi` of a bound program. */
 static value invoke(const clause_program *p, uint32_t xi, cel_ctx *ctx, const value *args) {
   const prog_extern *x = &p->externs[xi];
   const extern_binding *b = &p->xrt->fns[xi];
-  slot slots[CLAUSE_MAX_PARAMS];
+  clause_value cv[CLAUSE_MAX_PARAMS];
   value out;
-  if (!marshal(ctx, x, args, slots, &out)) return out;
-  return b->host ? call_host(ctx, x, b, slots) : call_library(ctx, x, b, slots);
+  if (!marshal(ctx, x, b, args, cv, &out)) return out;
+  clause_value r;
+  r.type = b->rtype;
+  if (b->host) {
+    r.s.ptr = NULL; /* a host function that sets nothing returns no string */
+    r.s.len = 0;
+    clause_call_ctx cc = {x, b, ctx, false, {0}};
+    b->host(&cc, cv, x->nparams, &r);
+    if (cc.failed) return cc.error;
+  } else {
+    void *avalues[CLAUSE_MAX_PARAMS];
+    for (uint32_t k = 0; k < x->nparams; k++) avalues[k] = &cv[k].i;
+    /* The return slot is an ffi_arg at least: narrow integers (bool) come
+     * back widened to one. */
+    union {
+      ffi_arg a;
+      int64_t i;
+      double d;
+      const char *s;
+    } rv;
+    ffi_call((ffi_cif *)&b->cif, b->fn, &rv, avalues);
+    switch ((cv_kind)x->ret) {
+    case CV_BOOL: r.b = (uint8_t)rv.a != 0; break;
+    case CV_DOUBLE: r.d = rv.d; break;
+    case CV_STRING:
+      r.s.ptr = rv.s;
+      r.s.len = rv.s ? strlen(rv.s) : 0;
+      break;
+    default: r.i = rv.i; break;
+    }
+  }
+  return result_value(ctx, x, &r);
 }
 
 void extern_call(clause_vm *vm, uint32_t x, uint32_t pc, value *dst, const value *args) {
@@ -539,6 +524,8 @@ int extern_bind(clause_program *p, const clause_options *opts, char *err, size_t
   p->xrt = rt; /* from here on, extern_unbind closes whatever was opened */
   for (uint32_t i = 0; i < p->nexterns; i++) {
     const prog_extern *x = &p->externs[i];
+    for (uint32_t k = 0; k < x->nparams; k++) rt->fns[i].ptypes[k] = type_of_kind(x->params[k]);
+    rt->fns[i].rtype = type_of_kind(x->ret);
     int rc = x->lib ? bind_library(x, &rt->fns[i], opts, err, errcap) : bind_host(x, &rt->fns[i], opts, err, errcap);
     if (rc) {
       if (which) *which = i;
