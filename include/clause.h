@@ -196,7 +196,8 @@ typedef void (*clause_host_fn)(clause_call_ctx *ctx, const clause_value *args, s
 
 /* The function always returns the same result for the same arguments and
  * has no effect worth repeating: a call with constant arguments may be made
- * once, when the program is loaded, instead of on every evaluation. */
+ * once, on the loading thread when the program is loaded, instead of on
+ * every evaluation (a call that fails then is made again at run time). */
 #define CLAUSE_FN_PURE 0x1u
 
 /* The most parameters an extern may declare. */
@@ -224,18 +225,26 @@ void clause_call_error(clause_call_ctx *ctx, const char *message);
 
 /* ---- programs ---------------------------------------------------------- */
 
-/* Compiles a rule file. Returns NULL on failure with `err` (may be NULL)
- * holding the first error. `opts` may be NULL (defaults). The caller owns
- * the program. Thread-safe: compiles share nothing. */
+/* Compiles a rule file and prepares it for evaluation: the externs it
+ * calls are bound (libraries opened from the options' allow-list, host
+ * functions looked up), so `opts` must outlive the program. Returns NULL on
+ * failure with `err` (may be NULL) holding the first error, a failing
+ * extern's at its declaration. `opts` may be NULL (defaults: no extern may
+ * be bound). The caller owns the program. Thread-safe: compiles share
+ * nothing but the process's dynamic linker. */
 clause_program *clause_compile_file(const char *path, const clause_options *opts,
                                     clause_error *err);
-/* Loads and verifies bytecode (a `.clb` file's bytes). The bytes are copied
- * and may be freed after the call. NULL on failure, with `err` saying why. */
+/* Loads and verifies bytecode (a `.clb` file's bytes), then binds its
+ * externs as clause_compile_file does: the file's libraries are checked
+ * against this load's allow-list, whatever machine compiled it. The bytes
+ * are copied and may be freed after the call. NULL on failure, with `err`
+ * saying why. */
 clause_program *clause_load(const void *bytes, size_t len, const clause_options *opts,
                             clause_error *err);
 /* Writes the program as a `.clb` file. */
 int clause_program_save(const clause_program *p, const char *path, clause_error *err);
-/* Frees a program; NULL is fine. Free its VMs first. */
+/* Frees a program and closes the extern libraries it opened; NULL is fine.
+ * Free its VMs first. */
 void clause_program_free(clause_program *p);
 /* The index of the input field with this dotted path, -1 if unknown. */
 int clause_field_index(const clause_program *p, const char *path);
