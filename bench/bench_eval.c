@@ -19,6 +19,14 @@
  * minute: the free-tier accounts run into their rate limit and daily
  * quota, the others mostly do not.
  *
+ * Extern calls: with BENCH_EXTERN_PATH naming the folder of the test
+ * library (tests/.libs/libclausetest.so; `make bench` builds it and sets
+ * it), one-rule policies `deny when F(request.x) > 0.5` where F is nothing
+ * (`request.x > 0.5`), a builtin (math.abs), a library extern (ext_half,
+ * through libffi) and a host function; the extern's overhead is its time
+ * minus the baseline's. For reference, a raw ffi_call of ext_half with a
+ * prepared cif, and a direct call through a function pointer.
+ *
  * Output: one line per figure, ready to paste into bench/RESULTS.md:
  *
  *   seed policy: median 183.2 ns/decision (5.46 M decisions/s/core), 7 runs
@@ -28,7 +36,9 @@
  */
 #include <clause.h>
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <ffi.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,14 +245,115 @@ static char *cel_requests[] = {
     "{\"request\": {\"tier\": \"tier-1\", \"tokens\": 1500, \"purpose\": \"training\"}}",
 };
 
-static clause_program *compile_or_die(const char *path) {
+static clause_program *compile_or_die(const char *path, const clause_options *opts) {
   clause_error err;
-  clause_program *p = clause_compile_file(path, NULL, &err);
+  clause_program *p = clause_compile_file(path, opts, &err);
   if (!p) {
     fprintf(stderr, "%s:%d:%d: %s\n", err.file[0] ? err.file : path, err.line, err.column, err.message);
     exit(2);
   }
   return p;
+}
+
+/* Compiles policy text (through a temporary file). */
+static clause_program *compile_text(const char *text, const clause_options *opts) {
+  char path[] = "/tmp/clause-bench-XXXXXX.clause";
+  int fd = mkstemps(path, 7);
+  if (fd < 0) die("cannot create %s: %s", path, strerror(errno));
+  size_t n = strlen(text);
+  if (write(fd, text, n) != (ssize_t)n) die("cannot write %s: %s", path, strerror(errno));
+  close(fd);
+  clause_program *p = compile_or_die(path, opts);
+  unlink(path);
+  return p;
+}
+
+/* ---- extern calls ------------------------------------------------------------------------ */
+
+/* The host function twin of ext_half. */
+static void host_half(clause_call_ctx *ctx, const clause_value *args, size_t nargs, clause_value *result) {
+  (void)ctx;
+  (void)nargs;
+  result->d = args[0].d / 2;
+}
+
+static char *extern_requests[] = {
+    "{\"request\": {\"x\": 0.25}}", "{\"request\": {\"x\": 1.5}}",  "{\"request\": {\"x\": 3.0}}",
+    "{\"request\": {\"x\": 0.75}}", "{\"request\": {\"x\": -2.0}}", "{\"request\": {\"x\": 1.01}}",
+    "{\"request\": {\"x\": 0.0}}",  "{\"request\": {\"x\": 9.5}}",
+};
+
+/* ns per evaluation of a one-rule policy whose condition is `cond`. */
+static double measure_condition(const char *decl, const char *cond, const clause_options *opts) {
+  char text[1024];
+  snprintf(text, sizeof text, "input {\n  request.x double\n}\n%s\nrule \"r\" {\n  deny when %s > 0.5\n}\n", decl,
+           cond);
+  clause_program *p = compile_text(text, opts);
+  vm_set s;
+  bind_set(&s, p, extern_requests, (int)(sizeof extern_requests / sizeof extern_requests[0]));
+  double ns = measure(&s);
+  free_set(&s);
+  clause_program_free(p);
+  return ns;
+}
+
+/* ns per call of `fn` through ffi_call with a prepared cif, or directly. */
+static double measure_raw(double (*fn)(double), bool through_ffi) {
+  ffi_cif cif;
+  ffi_type *args[1] = {&ffi_type_double};
+  if (ffi_prep_cif(&cif, FFI_DEFAULT_ABI, 1, &ffi_type_double, args) != FFI_OK) die("%s%s", "ffi_prep_cif failed", "");
+  double samples[64], acc = 0;
+  int n = runs < 64 ? runs : 64;
+  for (int r = -1; r < n; r++) { /* r = -1: warm-up */
+    long count = 0;
+    double start = now_seconds(), elapsed;
+    do {
+      for (int i = 0; i < BATCH; i++) {
+        double x = (double)(i & 7), out;
+        void *values[1] = {&x};
+        if (through_ffi) ffi_call(&cif, (void (*)(void))fn, &out, values);
+        else out = fn(x); /* from dlsym: never inlined */
+        acc += out;
+      }
+      count += BATCH;
+      elapsed = now_seconds() - start;
+    } while (elapsed < (r < 0 ? run_seconds / 4 : run_seconds));
+    if (r >= 0) samples[r] = elapsed * 1e9 / (double)count;
+  }
+  sink += (unsigned)acc;
+  return median(samples, n);
+}
+
+static void bench_externs(const char *dir) {
+  char lib[4096];
+  snprintf(lib, sizeof lib, "%s/libclausetest.so", dir);
+  void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+  if (!h) die("cannot open %s: %s", lib, dlerror());
+  void *sym = dlsym(h, "ext_half");
+  if (!sym) die("%s has no ext_half%s", lib, "");
+  double (*half)(double);
+  memcpy(&half, &sym, sizeof half);
+
+  clause_options *o = clause_options_new();
+  static const clause_type T_DOUBLE[] = {CLAUSE_TYPE_DOUBLE};
+  if (!o || clause_options_set_extern_path(o, dir) != CLAUSE_OK ||
+      clause_options_add_function(o, "host_half", T_DOUBLE, 1, CLAUSE_TYPE_DOUBLE, host_half, NULL, NULL, 0) !=
+          CLAUSE_OK)
+    die("%s%s", "cannot set the options", "");
+  double base = measure_condition("", "request.x", o);
+  double builtin = measure_condition("", "math.abs(request.x)", o);
+  double ext = measure_condition("extern fn half(x: double) -> double from \"libclausetest.so\" symbol \"ext_half\"",
+                                 "half(request.x)", o);
+  double host = measure_condition("extern fn host_half(x: double) -> double", "host_half(request.x)", o);
+  double raw_ffi = measure_raw(half, true), direct = measure_raw(half, false);
+  printf("extern call (deny when F(request.x) > 0.5): no call %.1f ns/evaluation, builtin math.abs %.1f "
+         "(+%.1f), libffi extern %.1f (+%.1f), host function %.1f (+%.1f), %d runs\n",
+         base, builtin, builtin - base, ext, ext - base, host, host - base, runs);
+  printf("extern call reference: raw ffi_call %.1f ns/call, direct call %.1f ns/call; extern overhead / raw "
+         "ffi_call = %.2f\n",
+         raw_ffi, direct, (ext - base) / raw_ffi);
+  clause_options_free(o);
+  dlclose(h);
 }
 
 int main(int argc, char **argv) {
@@ -266,7 +377,7 @@ int main(int argc, char **argv) {
   }
 
   /* The seed policy on pre-bound requests. */
-  clause_program *p = compile_or_die(argv[1]);
+  clause_program *p = compile_or_die(argv[1], NULL);
   char *requests[MAX_REQUESTS];
   int n = read_requests(traffic, requests, MAX_REQUESTS);
   if (n == 0) die("no requests in %s%s", traffic, "");
@@ -291,14 +402,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < n; i++) free(requests[i]);
 
   /* One CEL condition, through the same VM path. */
-  char cel_path[] = "/tmp/clause-bench-XXXXXX.clause";
-  int fd = mkstemps(cel_path, 7);
-  if (fd < 0) die("cannot create %s: %s", cel_path, strerror(errno));
-  if (write(fd, cel_policy, sizeof cel_policy - 1) != (ssize_t)(sizeof cel_policy - 1))
-    die("cannot write %s: %s", cel_path, strerror(errno));
-  close(fd);
-  clause_program *cel = compile_or_die(cel_path);
-  unlink(cel_path);
+  clause_program *cel = compile_text(cel_policy, NULL);
   int ncel = (int)(sizeof cel_requests / sizeof cel_requests[0]);
   bind_set(&s, cel, cel_requests, ncel);
   ns = measure(&s);
@@ -307,5 +411,9 @@ int main(int argc, char **argv) {
          ns, 1e3 / ns, runs);
   free_set(&s);
   clause_program_free(cel);
+
+  const char *extern_path = getenv("BENCH_EXTERN_PATH");
+  if (extern_path && *extern_path) bench_externs(extern_path);
+  else printf("extern calls: skipped (set BENCH_EXTERN_PATH to the folder of libclausetest.so)\n");
   return 0;
 }

@@ -49,8 +49,10 @@ int cli_help(const cli_command *cmd);
 clause_options *cli_options(const cli_common *c);
 
 /* Compiles a rule file or loads a `.clb` file (recognised by its magic
- * number). Diagnostics go to stderr. NULL on failure (report printed). */
-clause_program *cli_load_program(const char *path, const clause_options *opts);
+ * number). With `bind`, prepares it for evaluation: its extern libraries
+ * are opened (check, eval, diff); without, none is (compile, disasm).
+ * Diagnostics go to stderr. NULL on failure (report printed). */
+clause_program *cli_load_program(const char *path, const clause_options *opts, bool bind);
 
 /* Gives the VM an empty state store of its own, of the kind `url` names
  * (NULL: memory); a Redis store gets a key prefix of its own. -1 and a

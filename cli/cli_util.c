@@ -80,7 +80,7 @@ void cli_render_diags(const diag_list *d) {
   diag_render(d, stderr, isatty(STDERR_FILENO) && getenv("NO_COLOR") == NULL);
 }
 
-clause_program *cli_load_program(const char *path, const clause_options *opts) {
+clause_program *cli_load_program(const char *path, const clause_options *opts, bool bind) {
   arena a;
   arena_init(&a, 1 << 16);
   source *src = compile_read_source(path, &a);
@@ -92,20 +92,18 @@ clause_program *cli_load_program(const char *path, const clause_options *opts) {
   clause_program *p = NULL;
   if (src->len >= 4 && memcmp(src->text, CLB_MAGIC, 4) == 0) {
     clause_error err;
-    p = clause_load(src->text, src->len, opts, &err);
+    p = bind ? clause_load(src->text, src->len, opts, &err) : program_load(src->text, src->len, &err);
     if (!p) fprintf(stderr, "%s: error: %s\n", path, err.message);
   } else {
     diag_list d;
     diag_init(&d);
-    compile_policy(src, opts, &a, &d, &p, NULL);
-    cli_render_diags(&d);
-    diag_free(&d);
-    char msg[512];
-    if (p && program_attach_store(p, opts, msg, sizeof msg) != CLAUSE_OK) {
-      fprintf(stderr, "%s: error: %s\n", path, msg);
+    policy_file *pf = NULL;
+    if (compile_policy(src, opts, &a, &d, &p, &pf) == CLAUSE_OK && bind && compile_bind(p, pf, opts, &d) != CLAUSE_OK) {
       clause_program_free(p);
       p = NULL;
     }
+    cli_render_diags(&d);
+    diag_free(&d);
   }
   arena_free(&a);
   return p;

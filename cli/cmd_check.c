@@ -769,7 +769,7 @@ static int run_check(int argc, char **argv) {
 
   int status = EXIT_USAGE;
   clause_options *opts = cli_options(&common);
-  clause_program *p = opts ? cli_load_program(policy, opts) : NULL;
+  clause_program *p = opts ? cli_load_program(policy, opts, true) : NULL;
   traffic_reader *tr = NULL;
   if (p && p->kind != PROG_POLICY) {
     fprintf(stderr, "%s: error: not a policy program\n", policy);

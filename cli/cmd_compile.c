@@ -67,7 +67,7 @@ static int run_compile(int argc, char **argv) {
     out = derived;
   }
   clause_options *opts = cli_options(&common);
-  clause_program *p = opts ? cli_load_program(policy, opts) : NULL;
+  clause_program *p = opts ? cli_load_program(policy, opts, false) : NULL;
   int status = EXIT_USAGE;
   if (p) {
     clause_error err;
@@ -88,7 +88,7 @@ static int run_disasm(int argc, char **argv) {
   int r = parse_args(&cmd_disasm, argc, argv, &policy, NULL, &common);
   if (r) return r == -2 ? EXIT_OK : EXIT_USAGE;
   clause_options *opts = cli_options(&common);
-  clause_program *p = opts ? cli_load_program(policy, opts) : NULL;
+  clause_program *p = opts ? cli_load_program(policy, opts, false) : NULL;
   int status = EXIT_USAGE;
   if (p) {
     outbuf o;

@@ -237,8 +237,8 @@ static int run_diff(int argc, char **argv) {
 
   int status = EXIT_USAGE;
   clause_options *opts = cli_options(&common);
-  clause_program *old_p = opts ? cli_load_program(paths[0], opts) : NULL;
-  clause_program *new_p = opts ? cli_load_program(paths[1], opts) : NULL;
+  clause_program *old_p = opts ? cli_load_program(paths[0], opts, true) : NULL;
+  clause_program *new_p = opts ? cli_load_program(paths[1], opts, true) : NULL;
   traffic_reader *tr = NULL;
   if (old_p && new_p) {
     if (old_p->kind != PROG_POLICY || new_p->kind != PROG_POLICY) {

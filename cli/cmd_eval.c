@@ -66,7 +66,7 @@ static int run_eval(int argc, char **argv) {
   }
   int status = EXIT_USAGE;
   clause_options *opts = cli_options(&common);
-  clause_program *p = opts ? cli_load_program(policy, opts) : NULL;
+  clause_program *p = opts ? cli_load_program(policy, opts, true) : NULL;
   clause_vm *vm = p ? clause_vm_new(p) : NULL;
   if (p && !vm) fprintf(stderr, "clause: out of memory\n");
   if (vm) {

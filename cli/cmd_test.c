@@ -192,15 +192,12 @@ static bool test_file(const char *path, const clause_options *opts, const char *
     diag_init(&d);
     clause_program *p = NULL;
     policy_file *pf = NULL;
-    compile_policy(src, opts, &a, &d, &p, &pf);
-    cli_render_diags(&d);
-    diag_free(&d);
-    char msg[512];
-    if (p && program_attach_store(p, opts, msg, sizeof msg) != CLAUSE_OK) {
-      fprintf(stderr, "%s: error: %s\n", path, msg);
+    if (compile_policy(src, opts, &a, &d, &p, &pf) == CLAUSE_OK && compile_bind(p, pf, opts, &d) != CLAUSE_OK) {
       clause_program_free(p);
       p = NULL;
     }
+    cli_render_diags(&d);
+    diag_free(&d);
     clause_vm *vm = p ? clause_vm_new(p) : NULL;
     if (p && !vm) fprintf(stderr, "clause: out of memory\n");
     if (vm && pf) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../include/clause.h"
 #include "check_internal.h"
 #include "parse.h"
 
@@ -316,6 +317,9 @@ static void check_externs(checker *c) {
           break;
         }
     }
+    if (x->nparams > CLAUSE_MAX_PARAMS)
+      diag_error(c->d, x->params[CLAUSE_MAX_PARAMS].loc, "`%s` has %d parameters; an extern takes at most %d",
+                 x->name, x->nparams, CLAUSE_MAX_PARAMS);
     if (x->ret && x->ret->kind != T_ERROR && !ffi_type_ok(x->ret))
       diag_error(c->d, x->loc, "`%s` returns %s; an extern returns " FFI_TYPES, x->name, ck_type_name(c, x->ret));
   }

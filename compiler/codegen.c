@@ -41,6 +41,9 @@ typedef struct cg {
   uint32_t ncalls, capcalls;
   prog_oblig *obligs;
   uint32_t nobligs, capobligs;
+  prog_extern *externs;    /* the externs called, in order of first call */
+  uint32_t nexterns, capexterns;
+  uint32_t *extern_slot;   /* per pf->externs: index in externs, or PROG_NONE */
   uint32_t *blocks;
   uint32_t nblocks, capblocks;
 
@@ -196,6 +199,51 @@ static uint32_t add_call(cg *g, const cel_builtin *fn, int nargs) {
   c->nargs = (uint8_t)nargs;
   c->fn = fn;
   return g->ncalls++;
+}
+
+/* The cv_kind of an extern's parameter or return type (the checker has
+ * limited them to the closed set of SPEC section 6). */
+static uint8_t extern_kind(const type *t) {
+  switch (t ? t->kind : T_DYN) {
+  case T_BOOL: return CV_BOOL;
+  case T_INT: return CV_INT;
+  case T_UINT: return CV_UINT;
+  case T_DOUBLE: return CV_DOUBLE;
+  case T_STRING: return CV_STRING;
+  case T_TIMESTAMP: return CV_TIMESTAMP;
+  default: return CV_DURATION;
+  }
+}
+
+/* The program's entry for pf->externs[index]: only the externs a program
+ * calls are in its table, so only those are bound when it loads. */
+static uint32_t add_extern(cg *g, int index) {
+  const extern_decl *x = &g->pf->externs[index];
+  if (!g->extern_slot) {
+    g->extern_slot = arena_alloc(g->a, (size_t)g->pf->nexterns * sizeof(uint32_t));
+    if (!g->extern_slot) {
+      g->failed = true;
+      return 0;
+    }
+    for (int i = 0; i < g->pf->nexterns; i++) g->extern_slot[i] = PROG_NONE;
+  }
+  if (g->extern_slot[index] != PROG_NONE) return g->extern_slot[index];
+  uint8_t *params = arena_alloc(g->a, (size_t)(x->nparams ? x->nparams : 1));
+  if (!params || !grow(g, (void **)&g->externs, &g->capexterns, g->nexterns, sizeof(prog_extern))) {
+    g->failed = true;
+    return 0;
+  }
+  for (int k = 0; k < x->nparams; k++) params[k] = extern_kind(x->params[k].ty);
+  g->externs[g->nexterns] = (prog_extern){
+      .name = x->name,
+      .lib = x->lib,
+      .symbol = x->lib ? (x->symbol ? x->symbol : x->name) : NULL,
+      .ret = extern_kind(x->ret),
+      .nparams = (uint8_t)x->nparams,
+      .params = params,
+  };
+  g->extern_slot[index] = g->nexterns;
+  return g->nexterns++;
 }
 
 /* ---- constant folding ------------------------------------------------------------------ */
@@ -476,7 +524,14 @@ static void gen_call(cg *g, const expr *e, uint32_t dst) {
     return;
   }
   if (e->ref == REF_EXTERN) {
-    fail_at(g, e->name_loc, "extern functions are not supported yet: `%s`", e->name);
+    /* Bound at load: the arguments in consecutive registers, as for CALL
+     * (a lone one where it lives), the count from the extern table. */
+    uint32_t x = add_extern(g, e->ref_index);
+    uint32_t mark = g->next_reg;
+    uint32_t first = e->nargs == 1 ? gen_reg(g, e->args[0]) : e->nargs ? gen_args(g, NULL, e->args, e->nargs) : 0;
+    g->src_text = source_text(g, e->loc);
+    emit(g, BC_XCALL, dst, first, x);
+    g->next_reg = mark;
     return;
   }
   if (!e->builtin) { /* unchecked expressions only, as for unknown names */
@@ -665,6 +720,8 @@ static void finish(cg *g) {
   p->ncalls = g->ncalls;
   p->obligs = g->obligs;
   p->nobligs = g->nobligs;
+  p->externs = g->externs;
+  p->nexterns = g->nexterns;
   p->block_start = g->blocks;
   p->nblocks = g->nblocks;
   p->nregs = g->max_reg;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../vm/extern.h"
 #include "../vm/options.h"
 #include "../vm/program.h"
 #include "codegen.h"
@@ -307,6 +308,31 @@ int compile_policy(const source *src, const clause_options *opts, arena *a, diag
   return load_draft(&draft, d, src, out);
 }
 
+int compile_bind(clause_program *p, const policy_file *pf, const clause_options *opts, diag_list *d) {
+  char err[512];
+  uint32_t which;
+  if (extern_bind(p, opts, err, sizeof err, &which) == 0) {
+    /* Bound: the state store is the last part of preparing a program. */
+    if (program_attach_store(p, opts, err, sizeof err) == CLAUSE_OK) return CLAUSE_OK;
+    srcloc start = {pf->src, 1, 1, 1, 1};
+    diag_error(d, start, "%s", err);
+    return CLAUSE_ERR_NOMEM;
+  }
+  /* Reported at the declaration of the extern that failed: its `from`
+   * string, or its name for a host function. */
+  srcloc loc = {pf->src, 1, 1, 1, 1};
+  const prog_extern *x = which < p->nexterns ? &p->externs[which] : NULL;
+  for (int i = 0; x && i < pf->nexterns; i++) {
+    const extern_decl *xd = &pf->externs[i];
+    if (strcmp(xd->name, x->name) != 0 || !xd->lib != !x->lib || (x->lib && strcmp(xd->lib, x->lib) != 0))
+      continue;
+    loc = x->lib ? xd->lib_loc : xd->loc;
+    break;
+  }
+  diag_error(d, loc, "%s", err);
+  return CLAUSE_ERR_LOAD;
+}
+
 int compile_expression(const source *src, const check_var *vars, int nvars, bool disable_check,
                        arena *a, diag_list *d, clause_program **out) {
   *out = NULL;
@@ -355,19 +381,17 @@ clause_program *clause_compile_file(const char *path, const clause_options *opts
       snprintf(err->file, sizeof err->file, "%s", path);
       snprintf(err->message, sizeof err->message, "cannot read: %s", strerror(errno));
     }
-  } else if (compile_policy(src, opts, &a, &d, &p, NULL) != CLAUSE_OK) {
-    compile_first_error(&d, err);
-    if (err && !err->message[0]) snprintf(err->message, sizeof err->message, "compilation failed");
   } else {
-    char msg[512];
-    if (program_attach_store(p, opts, msg, sizeof msg) != CLAUSE_OK) {
-      if (err) {
-        memset(err, 0, sizeof *err);
-        snprintf(err->file, sizeof err->file, "%s", path);
-        snprintf(err->message, sizeof err->message, "%s", msg);
-      }
+    policy_file *pf = NULL;
+    int rc = compile_policy(src, opts, &a, &d, &p, &pf);
+    if (rc == CLAUSE_OK && compile_bind(p, pf, opts, &d) != CLAUSE_OK) {
       clause_program_free(p);
       p = NULL;
+      rc = CLAUSE_ERR_LOAD;
+    }
+    if (rc != CLAUSE_OK) {
+      compile_first_error(&d, err);
+      if (err && !err->message[0]) snprintf(err->message, sizeof err->message, "compilation failed");
     }
   }
   diag_free(&d);

@@ -24,6 +24,12 @@ source *compile_read_source(const char *path, arena *a);
 int compile_policy(const source *src, const clause_options *opts, arena *a, diag_list *d,
                    clause_program **out, policy_file **pf_out);
 
+/* Prepares a compiled program for evaluation: binds its externs
+ * (vm/extern.h) with the options' allow-list and host functions. A failure
+ * is reported into d at the extern's declaration in pf; CLAUSE_ERR_LOAD.
+ * `clause compile` and `clause disasm` skip this: they open no library. */
+int compile_bind(clause_program *p, const policy_file *pf, const clause_options *opts, diag_list *d);
+
 /* Compiles one CEL expression over variables (all bound as `any`). */
 int compile_expression(const source *src, const check_var *vars, int nvars, bool disable_check,
                        arena *a, diag_list *d, clause_program **out);

@@ -6,9 +6,9 @@
  *
  * The objects, and who owns what:
  *
- *   clause_options   settings shared by programs (extern allow-list, library
- *                    path, state store). Owned by the caller; free it after
- *                    every program loaded with it.
+ *   clause_options   settings shared by programs (extern allow-list, host
+ *                    functions, library path, state store). Owned by the
+ *                    caller; free it after every program loaded with it.
  *   clause_program   an immutable, verified program. Owned by the caller;
  *                    shareable by any number of threads at once.
  *   clause_vm        per-thread evaluation state for one program. Owned by
@@ -111,20 +111,140 @@ int clause_options_set_lib_path(clause_options *o, const char *dirs);
 /* The state store: "memory" (the default) or "redis://HOST:PORT[/DB]". */
 int clause_options_set_store(clause_options *o, const char *url, clause_error *err);
 
+/* ---- extern functions (SPEC section 6) ----------------------------------
+ *
+ * `extern fn NAME(P: TYPE, ...) -> TYPE from "LIB" [symbol "SYM"]` calls a
+ * plain C function of a shared library through libffi, with these C types:
+ *
+ *   bool -> bool          int -> int64_t        uint -> uint64_t
+ *   double -> double      string -> const char * (NUL-terminated UTF-8)
+ *   timestamp -> int64_t nanoseconds since the epoch (1677..2262; a
+ *                timestamp outside that range is an error, not a call)
+ *   duration -> int64_t nanoseconds
+ *
+ * The library is opened (dlopen) when a program is prepared for evaluation
+ * (clause_compile_file, clause_load), and only when it lies in a folder of
+ * the extern allow-list (clause_options_set_extern_path): LIB is looked up
+ * in each folder in turn, and the file it resolves to (symbolic links and
+ * `..` followed) must lie inside that folder. A library outside, a missing
+ * library or a missing symbol fails the load with a message naming it. The
+ * symbol must be defined by LIB itself, not by a library LIB depends on.
+ * Every exported function of an allowed library can be named by a program,
+ * with whatever signature it declares: the allow-list is a trust decision.
+ *
+ * Calls, for both kinds of extern:
+ *   - An argument that is an error (an absent field, a failed operation)
+ *     is not passed: the call's result is that error, as for any CEL
+ *     function. A string argument holding a NUL byte is an error too (it
+ *     cannot be passed as a C string), and so is an argument whose run-time
+ *     type differs from the declaration (a `dyn` value).
+ *   - A string argument is valid only during the call.
+ *   - A returned string is copied by the VM at once, before anything else
+ *     runs on that thread; the function keeps ownership. It must therefore
+ *     remain valid after the function returns: a literal, a static or
+ *     thread-local buffer, or memory the function manages. It must be
+ *     valid UTF-8, else the call fails.
+ *   - A failing call makes the expression an error: the rule fails and
+ *     its policy's on_error applies; a failing `reason` falls back to the
+ *     rule id; a failing `then` argument becomes null.
+ *   - A plain C extern (`from "LIB"`) can signal failure only by returning
+ *     NULL for a string result. Host functions (below) report errors with
+ *     clause_call_error.
+ *   - Externs are called concurrently when several threads evaluate one
+ *     program: they must be thread-safe.
+ *
+ * Host functions: an extern declared without `from` is supplied by the
+ * embedding program, registered on the options before the program is
+ * loaded. A program that calls an extern no one registered, or registered
+ * with another signature, fails to load with a message naming it. */
+
+/* The types an extern takes and returns. */
+typedef enum clause_type {
+  CLAUSE_TYPE_BOOL = 1,
+  CLAUSE_TYPE_INT = 2,
+  CLAUSE_TYPE_UINT = 3,
+  CLAUSE_TYPE_DOUBLE = 4,
+  CLAUSE_TYPE_STRING = 5,
+  CLAUSE_TYPE_TIMESTAMP = 6, /* int64_t nanoseconds since the epoch */
+  CLAUSE_TYPE_DURATION = 7   /* int64_t nanoseconds */
+} clause_type;
+
+/* An argument or result of a host function. */
+typedef struct clause_value {
+  clause_type type;
+  union {
+    bool b;      /* CLAUSE_TYPE_BOOL */
+    int64_t i;   /* CLAUSE_TYPE_INT, and nanoseconds for TIMESTAMP, DURATION */
+    uint64_t u;  /* CLAUSE_TYPE_UINT */
+    double d;    /* CLAUSE_TYPE_DOUBLE */
+    struct {
+      const char *ptr; /* UTF-8; arguments are also NUL-terminated */
+      size_t len;
+    } s;         /* CLAUSE_TYPE_STRING */
+  };
+} clause_value;
+
+/* The context of one call of a host function. */
+typedef struct clause_call_ctx clause_call_ctx;
+
+/* A host function: `nargs` arguments of the registered types, valid during
+ * the call. `result->type` is already the registered return type; the
+ * function fills the matching member (for a string, ptr and len, under the
+ * ownership rule above), or calls clause_call_error. */
+typedef void (*clause_host_fn)(clause_call_ctx *ctx, const clause_value *args, size_t nargs,
+                               clause_value *result);
+
+/* The function always returns the same result for the same arguments and
+ * has no effect worth repeating: a call with constant arguments may be made
+ * once, on the loading thread when the program is loaded, instead of on
+ * every evaluation (a call that fails then is made again at run time). */
+#define CLAUSE_FN_PURE 0x1u
+
+/* The most parameters an extern may declare. */
+#define CLAUSE_MAX_PARAMS 16
+
+/* Registers host function `name` (an identifier; the name the program's
+ * `extern fn` declares) taking `nparams` arguments of types params[0..) and
+ * returning `ret`. `user_data` is handed to every call
+ * (clause_call_user_data); `destroy` (may be NULL) is called with it when
+ * the options are freed, and also at once when registration fails (a bad
+ * argument, a name already registered, out of memory), so the caller never
+ * frees it. `flags`: 0 or CLAUSE_FN_PURE. At most CLAUSE_MAX_PARAMS
+ * parameters. The name
+ * and the types are copied. Programs loaded with the options call the
+ * function from any thread evaluating them. */
+int clause_options_add_function(clause_options *o, const char *name, const clause_type *params,
+                                size_t nparams, clause_type ret, clause_host_fn fn, void *user_data,
+                                void (*destroy)(void *), unsigned flags);
+
+/* The user_data given at registration. */
+void *clause_call_user_data(clause_call_ctx *ctx);
+/* Fails the call with a message (copied; the result is then ignored). The
+ * error reads "NAME: MESSAGE" in the decision's errors. */
+void clause_call_error(clause_call_ctx *ctx, const char *message);
+
 /* ---- programs ---------------------------------------------------------- */
 
-/* Compiles a rule file. Returns NULL on failure with `err` (may be NULL)
- * holding the first error. `opts` may be NULL (defaults). The caller owns
- * the program. Thread-safe: compiles share nothing. */
+/* Compiles a rule file and prepares it for evaluation: the externs it
+ * calls are bound (libraries opened from the options' allow-list, host
+ * functions looked up), so `opts` must outlive the program. Returns NULL on
+ * failure with `err` (may be NULL) holding the first error, a failing
+ * extern's at its declaration. `opts` may be NULL (defaults: no extern may
+ * be bound). The caller owns the program. Thread-safe: compiles share
+ * nothing but the process's dynamic linker. */
 clause_program *clause_compile_file(const char *path, const clause_options *opts,
                                     clause_error *err);
-/* Loads and verifies bytecode (a `.clb` file's bytes). The bytes are copied
- * and may be freed after the call. NULL on failure, with `err` saying why. */
+/* Loads and verifies bytecode (a `.clb` file's bytes), then binds its
+ * externs as clause_compile_file does: the file's libraries are checked
+ * against this load's allow-list, whatever machine compiled it. The bytes
+ * are copied and may be freed after the call. NULL on failure, with `err`
+ * saying why. */
 clause_program *clause_load(const void *bytes, size_t len, const clause_options *opts,
                             clause_error *err);
 /* Writes the program as a `.clb` file. */
 int clause_program_save(const clause_program *p, const char *path, clause_error *err);
-/* Frees a program; NULL is fine. Free its VMs first. */
+/* Frees a program and closes the extern libraries it opened; NULL is fine.
+ * Free its VMs first. */
 void clause_program_free(clause_program *p);
 /* The index of the input field with this dotted path, -1 if unknown. */
 int clause_field_index(const clause_program *p, const char *path);

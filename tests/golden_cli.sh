@@ -11,13 +11,17 @@
 # The program runs as plain `clause` (found first on PATH), so usage messages
 # that print argv[0] do not depend on the build folder.
 #
-# Environment: CLAUSE (the binary), CLAUSE_SRCDIR (the source tree);
+# Environment: CLAUSE (the binary), CLAUSE_SRCDIR (the source tree),
+# CLAUSE_BUILDDIR (the build tree: a case may name "$CLAUSE_BUILDDIR", as
+# the extern cases do for the test library, and the build tree's path is
+# written @BUILDDIR@ in the outputs, so they hold for any build folder);
 # CLAUSE_REGEN=1 rewrites every NAME.out from the current output.
 # Exit: 0 all passed, 1 a case failed, 77 no cases (skip), 99 no binary.
 set -uo pipefail
 
 srcdir=${CLAUSE_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 clause=${CLAUSE:-$srcdir/build/clause}
+export CLAUSE_BUILDDIR=${CLAUSE_BUILDDIR:-$(cd "$(dirname "$clause")" && pwd)}
 casedir=$srcdir/tests/cli
 
 shopt -s nullglob
@@ -44,6 +48,9 @@ run_case() {
   (cd "$srcdir" && export PATH="$bindir:$PATH" && eval "clause $args") \
     </dev/null >"$2" 2>&1
   status=$?
+  local text
+  text=$(<"$2") && [[ "$text" == *"$CLAUSE_BUILDDIR"* ]] &&
+    printf '%s\n' "${text//"$CLAUSE_BUILDDIR"/@BUILDDIR@}" >"$2"
   # Keep `[exit N]` on a line of its own even after unterminated output.
   if [[ -s "$2" && -n "$(tail -c 1 "$2")" ]]; then
     echo >>"$2"

@@ -13,7 +13,9 @@
  * The seed policy (examples/seed/terms.clause under $CLAUSE_SRCDIR) is
  * evaluated on requests from examples/seed/traffic.jsonl chosen to reach
  * every path that uses scratch space: reasons built by concatenation,
- * obligations, flags, regular expressions, comprehensions, errors.
+ * obligations, flags, regular expressions, comprehensions, errors; and
+ * tests/extern/alloc.clause, whose rules call externs (the test library
+ * that `make check` builds, and a host function).
  *
  * The seed keeps counters and a suspension in its (memory) state store,
  * which allocates as new keys and buckets arrive. Every request is moved
@@ -301,11 +303,80 @@ static void test_rebinding_allocates_nothing(void **state) {
   assert_int_equal(n_free, 0);
 }
 
+/* tag(user, n): "user#n" from a thread-local buffer; a negative n fails. */
+static void host_tag(clause_call_ctx *ctx, const clause_value *args, size_t nargs, clause_value *result) {
+  static _Thread_local char buf[128];
+  (void)nargs;
+  if (args[1].i < 0) {
+    clause_call_error(ctx, "negative tag");
+    return;
+  }
+  int n = snprintf(buf, sizeof buf, "%s#%lld", args[0].s.ptr, (long long)args[1].i);
+  result->s.ptr = buf;
+  result->s.len = n > 0 && (size_t)n < sizeof buf ? (size_t)n : 0;
+}
+
+/* Extern calls, through libffi and to a host function, with string
+ * arguments and results and failing calls, allocate nothing either once
+ * the scratch space has grown. */
+static void test_extern_calls_allocate_nothing(void **state) {
+  (void)state;
+  SKIP_UNDER_ASAN();
+  char path[4096];
+  clause_error err;
+  clause_options *o = clause_options_new();
+  assert_non_null(o);
+  assert_int_equal(clause_options_set_extern_path(o, extern_libdir()), CLAUSE_OK);
+  static const clause_type params[] = {CLAUSE_TYPE_STRING, CLAUSE_TYPE_INT};
+  assert_int_equal(clause_options_add_function(o, "tag", params, 2, CLAUSE_TYPE_STRING, host_tag, NULL, NULL, 0),
+                   CLAUSE_OK);
+  snprintf(path, sizeof path, "%s/tests/extern/alloc.clause", srcdir());
+  clause_program *p = clause_compile_file(path, o, &err);
+  if (!p) fail_msg("%s:%d:%d: %s", err.file, err.line, err.column, err.message);
+  static const char *const req[] = {
+      "{\"request\": {\"user\": \"u-12345678\", \"n\": 7}}",
+      "{\"request\": {\"user\": \"alice\", \"n\": 1}}",
+  };
+  clause_vm *vm[2];
+  for (int k = 0; k < 2; k++) {
+    vm[k] = clause_vm_new(p);
+    assert_non_null(vm[k]);
+    assert_int_equal(clause_vm_set_json(vm[k], req[k], strlen(req[k]), &err), CLAUSE_OK);
+  }
+  char buf[4096];
+  clause_decision d;
+  for (int round = 0; round < 40; round++)
+    for (int k = 0; k < 2; k++) {
+      assert_int_equal(clause_vm_eval(vm[k], &d), CLAUSE_OK);
+      assert_true(clause_decision_json(&d, buf, sizeof buf) > 0);
+    }
+  assert_int_equal(clause_vm_eval(vm[0], &d), CLAUSE_OK);
+  assert_int_equal(d.effect, CLAUSE_DENY);
+  assert_string_equal(d.reason, "hello, u-12345678 u-12345678#7");
+  assert_int_equal(d.n_errors, 1); /* fail() */
+  count_start();
+  int failures = 0;
+  for (int round = 0; round < 1000; round++)
+    for (int k = 0; k < 2; k++) {
+      failures += clause_vm_eval(vm[k], &d) != CLAUSE_OK;
+      failures += clause_decision_json(&d, buf, sizeof buf) <= 0;
+    }
+  count_stop();
+  print_message("2000 evaluations calling externs: %zu allocations, %zu frees\n", n_alloc, n_free);
+  assert_int_equal(failures, 0);
+  assert_int_equal(n_alloc, 0);
+  assert_int_equal(n_free, 0);
+  for (int k = 0; k < 2; k++) clause_vm_free(vm[k]);
+  clause_program_free(p);
+  clause_options_free(o);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_counter_works),
       cmocka_unit_test(test_eval_allocates_nothing),
       cmocka_unit_test(test_rebinding_allocates_nothing),
+      cmocka_unit_test(test_extern_calls_allocate_nothing),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

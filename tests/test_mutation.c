@@ -20,12 +20,15 @@
  * read before they are written in an evaluation), and the explicit header
  * cases (magic, version, checksum, short files) check the loader's words.
  */
+#define _GNU_SOURCE /* dl_iterate_phdr */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <limits.h>
+#include <link.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +55,14 @@ typedef struct layout {
   size_t code_off;   /* first instruction word */
   uint32_t ncode;
 } layout;
+
+/* What mutants are made from: a program and its .clb bytes. */
+typedef struct seed {
+  const clause_program *prog;
+  const uint8_t *bytes; /* CRC trailer included */
+  size_t len;
+  layout lay;
+} seed;
 
 static struct fixture {
   clause_program *prog;
@@ -87,13 +98,19 @@ static size_t seal(uint8_t *body, size_t n) {
   return n + 4;
 }
 
-/* The code section sits just before the debug table at the end of the
- * file (vm/clb.c), and the block table just before the code: both are
- * found from the end, and checked against their counts. */
+static size_t str_size(const char *s) { return 4 + (s ? strlen(s) : 0); }
+
+/* The code section sits just before the debug table and the extern table
+ * at the end of the file (vm/clb.c), and the block table just before the
+ * code: both are found from the end, and checked against their counts. */
 static bool find_layout(const clause_program *p, const uint8_t *b, size_t len, layout *l) {
   size_t debug = 4;
   if (p->debug)
-    for (uint32_t i = 0; i < p->ncode; i++) debug += 4 + (p->debug[i] ? strlen(p->debug[i]) : 0);
+    for (uint32_t i = 0; i < p->ncode; i++) debug += str_size(p->debug[i]);
+  debug += 4; /* the extern table */
+  for (uint32_t i = 0; i < p->nexterns; i++)
+    debug += str_size(p->externs[i].name) + str_size(p->externs[i].lib) + str_size(p->externs[i].symbol) + 2 +
+             p->externs[i].nparams;
   l->ncode = p->ncode;
   l->nblocks = p->nblocks;
   if (len < 4 + debug + 8 * (size_t)p->ncode + 8 + 4 * (size_t)p->nblocks) return false;
@@ -320,6 +337,7 @@ static const reason_pattern patterns[] = {
     {"regular expression", -1, "invalid regular expression", NULL},
     {"input schema", -1, "bad bytecode: the input schema", NULL},
     {"out of memory", -1, "out of memory", NULL},
+    {"extern binding", -1, "extern `", NULL},
     /* The verifier: per-instruction messages name the instruction first. */
     {NULL, VC_TYPE, "bad bytecode at ", "both as a value and an iterator"},
     {NULL, VC_TYPE, "bad bytecode at ", "must be a string"},
@@ -406,7 +424,7 @@ static bool structural(mutation m) { return m <= MU_HEADER; }
 static unsigned boundary_operand(rng *r, const clause_program *p) {
   const unsigned values[] = {
       0, 1, p->nregs - 1, p->nregs, p->nfields - 1, p->nfields, p->nconsts - 1, p->nconsts,
-      p->ncalls, p->nrules - 1, p->nrules, p->nobligs, p->ncode, 0x7fff, 0xfffe, 0xffff,
+      p->ncalls, p->nrules - 1, p->nrules, p->nobligs, p->ncode, p->nexterns, 0x7fff, 0xfffe, 0xffff,
   };
   return values[below(r, sizeof values / sizeof values[0])] & 0xffffu;
 }
@@ -552,11 +570,11 @@ static void mutate(rng *r, mutant *m, mutation mu, const clause_program *p, cons
 /* Makes mutant `index`: 1 to 3 mutations, the structure-aware ones first
  * (they rely on the original layout), then the trailer. Returns the file
  * length; `names` gets the mutations applied. */
-static size_t make_mutant(size_t index, mutant *m, char *names, size_t names_cap) {
+static size_t make_mutant(const seed *sd, size_t index, mutant *m, char *names, size_t names_cap) {
   rng r = {SEED ^ (index * UINT64_C(0x2545f4914f6cdd1d))};
   next(&r);
-  size_t body = fx.len - 4;
-  memcpy(m->b, fx.bytes, body);
+  size_t body = sd->len - 4;
+  memcpy(m->b, sd->bytes, body);
   m->n = body;
   unsigned count = 1 + (below(&r, 100) < 60 ? 0 : below(&r, 100) < 60 ? 1 : 2);
   mutation mus[3];
@@ -566,7 +584,7 @@ static size_t make_mutant(size_t index, mutant *m, char *names, size_t names_cap
   for (int pass = 0; pass < 2; pass++)
     for (unsigned k = 0; k < count; k++) {
       if (structural(mus[k]) != (pass == 0)) continue;
-      mutate(&r, m, mus[k], fx.prog, &fx.lay);
+      mutate(&r, m, mus[k], sd->prog, &sd->lay);
       int w = snprintf(names + used, names_cap - used, "%s%s", used ? " + " : "", mutation_names[mus[k]]);
       if (w > 0 && used + (size_t)w < names_cap) used += (size_t)w;
     }
@@ -581,21 +599,65 @@ static size_t env_size(const char *name, size_t dflt) {
   return (size_t)strtoull(s, NULL, 10);
 }
 
-static void test_mutants(void **state) {
-  (void)state;
+/* The objects (shared libraries) mapped into the process. */
+typedef struct object_list {
+  char *names[256];
+  size_t n;
+} object_list;
+
+static int list_object(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  object_list *l = data;
+  if (l->n < 256) l->names[l->n++] = strdup(info->dlpi_name ? info->dlpi_name : "");
+  return 0;
+}
+
+static void objects_free(object_list *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->names[i]);
+  l->n = 0;
+}
+
+/* An object mapped now that was not at the start and does not lie in the
+ * allowed folder `dir`, or NULL. */
+static const char *stray_object(const object_list *before, const char *dir) {
+  static char stray[1024];
+  object_list now = {{0}, 0};
+  dl_iterate_phdr(list_object, &now);
+  const char *found = NULL;
+  size_t n = strlen(dir);
+  for (size_t i = 0; i < now.n && !found; i++) {
+    bool known = false;
+    for (size_t k = 0; k < before->n && !known; k++) known = strcmp(now.names[i], before->names[k]) == 0;
+    if (!known && !(strncmp(now.names[i], dir, n) == 0 && now.names[i][n] == '/')) {
+      snprintf(stray, sizeof stray, "%s", now.names[i]);
+      found = stray;
+    }
+  }
+  objects_free(&now);
+  return found;
+}
+
+/* Makes `count` mutants of the seed (CLAUSE_MUTANTS, CLAUSE_MUTANT change
+ * that), loads each with `opts` and runs those that load on the requests.
+ * With an allow-list in `libdir`, also checks after every load that no
+ * library outside it was opened. */
+static void run_mutants(const char *what, const seed *sd, const clause_options *opts, const char *libdir,
+                        size_t count, const char *const *req, const size_t *req_len, int nreq) {
   watchdog_install();
-  size_t count = env_size("CLAUSE_MUTANTS", DEFAULT_MUTANTS);
+  count = env_size("CLAUSE_MUTANTS", count);
   size_t only = env_size("CLAUSE_MUTANT", SIZE_MAX);
   size_t first = only == SIZE_MAX ? 0 : only, last = only == SIZE_MAX ? count : only + 1;
 
   size_t rejected[NPATTERNS + 1] = {0};
   size_t loaded = 0, bind_failures = 0, unclassified_shown = 0, unsafe = 0;
-  mutant m = {malloc(fx.len + 4096), 0, fx.len + 4096};
+  mutant m = {malloc(sd->len + 4096), 0, sd->len + 4096};
   assert_non_null(m.b);
   char names[256];
+  object_list before = {{0}, 0};
+  if (libdir) dl_iterate_phdr(list_object, &before);
 
   for (size_t i = first; i < last; i++) {
-    size_t len = make_mutant(i, &m, names, sizeof names);
+    size_t len = make_mutant(sd, i, &m, names, sizeof names);
     if (only != SIZE_MAX) {
       FILE *f = fopen("clause-mutant.clb", "wb");
       if (f) {
@@ -606,7 +668,9 @@ static void test_mutants(void **state) {
     }
     clause_error err;
     memset(&err, 0, sizeof err);
-    clause_program *p = clause_load(m.b, len, NULL, &err);
+    clause_program *p = clause_load(m.b, len, opts, &err);
+    const char *stray = libdir ? stray_object(&before, libdir) : NULL;
+    if (stray) fail_msg("mutant %zu (%s): opened %s, outside the allow-list", i, names, stray);
     if (!p) {
       if (!err.message[0]) fail_msg("mutant %zu (%s): rejected without a message", i, names);
       size_t k = classify(err.message);
@@ -616,7 +680,7 @@ static void test_mutants(void **state) {
       continue;
     }
     loaded++;
-    run_result res = run_program(p, fx.req, fx.req_len, NREQUESTS);
+    run_result res = run_program(p, req, req_len, nreq);
     bind_failures += res.bind_failures;
     clause_program_free(p);
     if (res.problem) {
@@ -631,11 +695,12 @@ static void test_mutants(void **state) {
     }
   }
   free(m.b);
+  objects_free(&before);
 
   /* The table: one line per check, rows with the same check summed. */
   size_t total_rejected = 0, by_verifier = 0;
-  print_message("%zu mutants of examples/seed/terms.clause (%zu bytes), seed %#llx\n", last - first,
-                fx.len, (unsigned long long)SEED);
+  print_message("%zu mutants of %s (%zu bytes), seed %#llx\n", last - first, what, sd->len,
+                (unsigned long long)SEED);
   for (size_t k = 0; k <= NPATTERNS; k++) {
     total_rejected += rejected[k];
     if (k < NPATTERNS && patterns[k].vc >= 0) by_verifier += rejected[k];
@@ -658,11 +723,64 @@ static void test_mutants(void **state) {
   print_message("  rejected in all: %zu (verifier: %zu)\n", total_rejected, by_verifier);
 
   if (unsafe) fail_msg("%zu mutants loaded and did not run safely", unsafe);
-  if (only == SIZE_MAX && count >= 10000) {
+  if (only == SIZE_MAX && count >= 2000) {
     /* The test means something only if mutants reach every stage. */
     assert_true(by_verifier >= count / 20);
     assert_true(loaded >= count / 100);
   }
+}
+
+static void test_mutants(void **state) {
+  (void)state;
+  seed sd = {fx.prog, fx.bytes, fx.len, fx.lay};
+  run_mutants("examples/seed/terms.clause", &sd, NULL, NULL, DEFAULT_MUTANTS, fx.req, fx.req_len, NREQUESTS);
+}
+
+/* ---- mutants of a program with externs ------------------------------------------------ */
+
+/* twice(x): the host function of tests/extern/mutation.clause. */
+static void host_twice(clause_call_ctx *ctx, const clause_value *args, size_t nargs, clause_value *result) {
+  (void)ctx;
+  (void)nargs;
+  result->i = (int64_t)((uint64_t)args[0].i * 2u); /* wraps: any int is fine */
+}
+
+/* The extern table is mutated like the rest; mutants are loaded with the
+ * test library's folder as the allow-list and the host function
+ * registered. Whatever a mutant names, nothing outside the folder may be
+ * opened, and a host extern binds only with the exact registered
+ * signature. The library function it calls, ext_zero, takes nothing and
+ * returns 0, so it is harmless under any signature a mutant gives it. */
+static void test_extern_mutants(void **state) {
+  (void)state;
+  char path[4096], libdir[PATH_MAX];
+  if (!realpath(extern_libdir(), libdir)) fail_msg("no test library folder %s", extern_libdir());
+  clause_options *o = clause_options_new();
+  assert_non_null(o);
+  static const clause_type T_INT[] = {CLAUSE_TYPE_INT};
+  assert_int_equal(clause_options_set_extern_path(o, libdir), CLAUSE_OK);
+  assert_int_equal(clause_options_add_function(o, "twice", T_INT, 1, CLAUSE_TYPE_INT, host_twice, NULL, NULL, 0),
+                   CLAUSE_OK);
+  snprintf(path, sizeof path, "%s/tests/extern/mutation.clause", srcdir());
+  clause_error err;
+  clause_program *p = clause_compile_file(path, o, &err);
+  if (!p) fail_msg("%s:%d:%d: %s", err.file, err.line, err.column, err.message);
+  outbuf ob;
+  ob_init_grow(&ob);
+  assert_int_equal(clb_write(p, &ob), CLAUSE_OK);
+  seed sd = {p, (const uint8_t *)ob.buf, ob.len, {0, 0, 0, 0}};
+  assert_true(find_layout(p, sd.bytes, sd.len, &sd.lay));
+  static const char *const req[] = {
+      "{\"request\": {\"n\": 3, \"s\": \"abc\"}}",
+      "{\"request\": {\"n\": -7, \"s\": \"\"}}",
+      "{\"request\": {\"s\": \"x\"}}",
+  };
+  size_t req_len[3];
+  for (int i = 0; i < 3; i++) req_len[i] = strlen(req[i]);
+  run_mutants("tests/extern/mutation.clause", &sd, o, libdir, DEFAULT_MUTANTS / 5, req, req_len, 3);
+  ob_free(&ob);
+  clause_program_free(p);
+  clause_options_free(o);
 }
 
 /* The unmutated bytes load and decide exactly as the compiled program. */
@@ -968,6 +1086,7 @@ int main(void) {
       cmocka_unit_test(test_short_files),
       cmocka_unit_test(test_expression_program),
       cmocka_unit_test(test_mutants),
+      cmocka_unit_test(test_extern_mutants),
       cmocka_unit_test(test_hostile_programs),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -13,6 +13,16 @@ static inline const char *srcdir(void) {
   return s && *s ? s : ".";
 }
 
+/* The folder holding the extern test library libclausetest.so that `make
+ * check` builds: $CLAUSE_BUILDDIR/tests/.libs (libtool's output folder),
+ * else "tests/.libs" under the current folder. */
+static inline const char *extern_libdir(void) {
+  static char dir[4096];
+  const char *b = getenv("CLAUSE_BUILDDIR");
+  snprintf(dir, sizeof dir, "%s/tests/.libs", b && *b ? b : ".");
+  return dir;
+}
+
 /* A whole file, NUL-terminated (malloc'd; the caller frees), with its
  * length in *len when len is not NULL. NULL when it cannot be read. */
 static inline char *read_whole(const char *path, size_t *len) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../include/clause.h"
+#include "extern.h"
 #include "json.h"
 #include "options.h"
 #include "regex.h"
@@ -41,6 +42,7 @@ void clause_options_free(clause_options *o) {
   free(o->extern_path);
   free(o->lib_path);
   store_unref(o->store);
+  extern_free_functions(o);
   free(o);
 }
 
@@ -91,8 +93,7 @@ int program_attach_store(clause_program *p, const clause_options *opts, char *er
   return CLAUSE_OK;
 }
 
-clause_program *clause_load(const void *bytes, size_t len, const clause_options *opts,
-                            clause_error *err) {
+clause_program *program_load(const void *bytes, size_t len, clause_error *err) {
   char msg[512];
   if (!bytes && len) {
     set_error(err, NULL, 0, 0, "no bytes given");
@@ -106,7 +107,17 @@ clause_program *clause_load(const void *bytes, size_t len, const clause_options 
     set_error(err, NULL, 0, 0, "not a policy program (an expression program)");
     clause_program_free(p);
     p = NULL;
-  } else if (program_attach_store(p, opts, msg, sizeof msg) != CLAUSE_OK) {
+  }
+  return p;
+}
+
+clause_program *clause_load(const void *bytes, size_t len, const clause_options *opts,
+                            clause_error *err) {
+  clause_program *p = program_load(bytes, len, err);
+  char msg[512];
+  /* Prepared for evaluation: externs bound, the state store attached. */
+  if (p && (extern_bind(p, opts, msg, sizeof msg, NULL) != 0 ||
+            program_attach_store(p, opts, msg, sizeof msg) != CLAUSE_OK)) {
     set_error(err, NULL, 0, 0, msg);
     clause_program_free(p);
     p = NULL;
@@ -143,6 +154,7 @@ int clause_program_save(const clause_program *p, const char *path, clause_error 
 
 void clause_program_free(clause_program *p) {
   if (!p) return;
+  extern_unbind(p);
   if (p->regexes)
     for (uint32_t i = 0; i < p->nconsts; i++) regex_free(p->regexes[i]);
   free(p->regexes);

@@ -19,6 +19,8 @@
  *   blocks     u32 n; n x u32 first instruction
  *   code       u32 n; n x u64 instruction
  *   debug      u32 n (0 or the code's n); n x str source text
+ *   externs    u32 n; n x (str name; str lib; str symbol; u8 return type;
+ *              u8 nparams; nparams x u8 parameter type)   (version 2)
  *   u32 CRC-32 (IEEE, as zlib's crc32) of every byte before it
  *
  * str is u32 length + bytes (0xffffffff: NULL); type is u8 kind then, for
@@ -103,6 +105,22 @@ static void put_value(outbuf *o, const value *v) {
   }
 }
 
+/* The extern table (version 2): a self-contained section after the debug
+ * table. Types are cv_kinds; the verifier checks they are from the closed
+ * set of SPEC section 6. */
+static void put_externs(outbuf *o, const clause_program *p) {
+  put_u32(o, p->nexterns);
+  for (uint32_t i = 0; i < p->nexterns; i++) {
+    const prog_extern *x = &p->externs[i];
+    put_str(o, x->name);
+    put_str(o, x->lib);
+    put_str(o, x->symbol);
+    put_u8(o, x->ret);
+    put_u8(o, x->nparams);
+    for (uint32_t k = 0; k < x->nparams; k++) put_u8(o, x->params[k]);
+  }
+}
+
 int clb_write(const clause_program *p, outbuf *o) {
   size_t start = o->len;
   ob_put(o, CLB_MAGIC, 4);
@@ -169,6 +187,7 @@ int clb_write(const clause_program *p, outbuf *o) {
   put_u32(o, p->debug ? p->ncode : 0);
   if (p->debug)
     for (uint32_t i = 0; i < p->ncode; i++) put_str(o, p->debug[i]);
+  put_externs(o, p);
   if (o->oom || (!o->grow && o->len > o->cap)) return CLAUSE_ERR_NOMEM;
   uLong crc = crc32(0L, (const Bytef *)o->buf + start, (uInt)(o->len - start));
   put_u32(o, (uint32_t)crc);
@@ -364,6 +383,24 @@ static void make_absent(reader *r, prog_field *f) {
   f->nsegs = nsegs;
 }
 
+static void get_externs(reader *r, clause_program *p) {
+  p->nexterns = get_count(r, 14, "externs");
+  p->externs = get_array(r, p->nexterns, sizeof(prog_extern));
+  for (uint32_t i = 0; i < p->nexterns && !r->bad; i++) {
+    prog_extern *x = &p->externs[i];
+    x->name = get_str(r, "extern name");
+    x->lib = get_str(r, "extern library");
+    x->symbol = get_str(r, "extern symbol");
+    x->ret = get_u8(r, "extern");
+    x->nparams = get_u8(r, "extern");
+    if (!need(r, x->nparams, "extern parameters")) break;
+    uint8_t *params = get_array(r, x->nparams, 1);
+    if (params) memcpy(params, r->p, x->nparams);
+    r->p += x->nparams;
+    x->params = params;
+  }
+}
+
 clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap) {
   const unsigned char *b = bytes;
   if (len < 12 || memcmp(b, CLB_MAGIC, 4) != 0) {
@@ -506,6 +543,7 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
     p->debug = get_array(r, ndebug, sizeof(char *));
     for (uint32_t i = 0; i < ndebug && !r->bad; i++) p->debug[i] = get_str(r, "debug text");
   }
+  get_externs(r, p);
   if (!r->bad && r->p != r->end) fail(r, "bad bytecode: %zu unexpected bytes before the checksum", left(r));
 
   if (!r->bad && verify_program(p, err, errcap) != 0) r->bad = true;

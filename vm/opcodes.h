@@ -18,6 +18,7 @@
  *   j  forward jump: pc+1+C       l  backward loop: pc-C, an ITERNEXT
  *   f  call-site index            u  rule index
  *   o  obligation index           n  element count (list/map)
+ *   e  extern index (its arity gives the argument count)
  *
  * Opcodes added later go at the end, so that the numbers of the older ones
  * (and the .clb files using them) stay valid.
@@ -113,7 +114,8 @@
   OPCODE(CJGT,     "rrj", "conjunct R[A] > R[B]: false: pc += C; error: pending")     \
   OPCODE(CJGE,     "rrj", "conjunct R[A] >= R[B]: false: pc += C; error: pending")    \
   OPCODE(CJIN,     "rrj", "conjunct R[A] in R[B]: false: pc += C; error: pending")    \
-  OPCODE(STARTS,   "wrr", "R[A] := R[B].startsWith(R[C])")
+  OPCODE(STARTS,   "wrr", "R[A] := R[B].startsWith(R[C])")                          \
+  OPCODE(XCALL,    "wre", "R[A] := extern X[C](R[B], R[B+1], ...)")
 
 typedef enum opcode {
 #define OPCODE_ENUM(name, kinds, doc) BC_##name,

@@ -53,6 +53,7 @@ static void list_operand(outbuf *o, const clause_program *p, uint32_t pc, char k
   case 'j': ob_printf(o, "->%04u", pc + 1 + x); break;
   case 'l': ob_printf(o, "->%04u", pc - x); break;
   case 'f': ob_printf(o, "%s/%u", p->calls[x].name, p->calls[x].nargs); break;
+  case 'e': ob_printf(o, "%s/%u", p->externs[x].name, p->externs[x].nparams); break;
   case 'u': ob_printf(o, "\"%s\"", p->rules[x].id); break;
   case 'o': ob_printf(o, "%s/%u", p->obligs[x].action, p->obligs[x].nargs); break;
   default: ob_printf(o, "%u", x); break;
@@ -93,6 +94,19 @@ void program_disasm(const clause_program *p, outbuf *o) {
   for (uint32_t i = 0; i < p->nconsts; i++) {
     ob_printf(o, ";   k%-3u ", i);
     cel_canon(o, &p->consts[i]);
+    ob_putc(o, '\n');
+  }
+  for (uint32_t i = 0; i < p->nexterns; i++) {
+    const prog_extern *x = &p->externs[i];
+    ob_printf(o, "; extern %u %s(", i, x->name);
+    for (uint32_t k = 0; k < x->nparams; k++) {
+      if (k) ob_puts(o, ", ");
+      list_type(o, &(rtype){.kind = x->params[k]});
+    }
+    ob_puts(o, ") -> ");
+    list_type(o, &(rtype){.kind = x->ret});
+    if (x->lib) ob_printf(o, " from \"%s\" symbol \"%s\"", x->lib, x->symbol);
+    else ob_puts(o, " (host function)");
     ob_putc(o, '\n');
   }
   for (uint32_t i = 0; i < p->nrules; i++) {

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../include/clause.h"
 #include "arena.h"
 #include "cel.h"
 #include "opcodes.h"
@@ -74,7 +75,32 @@ typedef struct prog_call {
   const cel_builtin *fn;
 } prog_call;
 
+/* An `extern fn` the program calls (SPEC section 6). Types are cv_kinds
+ * from the closed set bool, int, uint, double, string, timestamp, duration
+ * (extern_type_ok, verified at load). Binding it to a C function happens
+ * after verification (extern.c); the result lives in `xrt`. */
+typedef struct prog_extern {
+  const char *name;
+  const char *lib;        /* `from "LIB"`; NULL: a host function */
+  const char *symbol;     /* the library's symbol; NULL for a host function */
+  uint8_t ret;
+  uint8_t nparams;        /* at most CLAUSE_MAX_PARAMS */
+  const uint8_t *params;
+} prog_extern;
+
+/* The closed set of extern parameter and return types. */
+static inline bool prog_extern_type_ok(uint8_t kind) {
+  switch (kind) {
+  case CV_BOOL: case CV_INT: case CV_UINT: case CV_DOUBLE: case CV_STRING: case CV_TIMESTAMP:
+  case CV_DURATION:
+    return true;
+  default:
+    return false;
+  }
+}
+
 struct json_binder;
+struct extern_rt;
 
 typedef struct clause_program {
   arena mem;              /* owns everything below (loaded programs) */
@@ -103,6 +129,9 @@ typedef struct clause_program {
   uint32_t ncalls;
   prog_call *calls;
 
+  uint32_t nexterns;
+  prog_extern *externs;
+
   uint32_t nrules;
   prog_rule *rules;
   uint32_t nobligs;
@@ -123,6 +152,8 @@ typedef struct clause_program {
   struct json_binder *binder; /* built at load */
   struct store *store;        /* attached when prepared (program_attach_store);
                                  NULL for programs without state */
+  struct extern_rt *xrt;  /* extern bindings (extern.c), filled once at load
+                             before any VM exists; NULL: not bound */
   bool loaded;            /* owned by `mem` (false: a codegen draft) */
 } clause_program;
 
@@ -139,6 +170,10 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
  * options' store, or (NULL options) a memory store of its own (api.c). */
 struct clause_options;
 int program_attach_store(clause_program *p, const struct clause_options *opts, char *err, size_t errcap);
+
+/* clause_load without binding the externs (api.c): what `clause compile`
+ * and `clause disasm` read, since they open no library. NULL with `err`. */
+clause_program *program_load(const void *bytes, size_t len, clause_error *err);
 
 /* ---- verifier (verify.c) ---------------------------------------------------- */
 /* Checks every instruction and table of a parsed program (SPEC sections 7

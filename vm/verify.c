@@ -13,6 +13,9 @@
  *   - loops: LOOP returns to an ITERNEXT, loops nest properly, and nothing
  *     inside a loop re-initialises its iterator, so every loop runs at most
  *     once per element of a finite list: every evaluation terminates;
+ *   - externs: names present, at most CLAUSE_MAX_PARAMS parameters, types
+ *     from the closed set of SPEC section 6; a call passes exactly its
+ *     extern's arity (the count comes from the table, never the code);
  *   - operand types: string operands of SELECT/HASKEY/MATCHK are string
  *     constants; the VM checks that an ITERNEXT operand holds an iterator
  *     (registers are reused, so a register may hold an iterator in one
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../include/clause.h"
 #include "program.h"
 
 const char *const verify_check_names[VC__COUNT] = {
@@ -105,6 +109,22 @@ static int check_tables(vstate *v) {
   for (uint32_t i = 0; i < p->nobligs; i++)
     if (p->obligs[i].rule >= p->nrules || p->obligs[i].nargs > p->nregs)
       return reject(v, VC_TABLES, "bad bytecode: obligation %u out of range", i);
+  /* Externs: only their declarations are checked here; which library may
+   * be opened is decided when the program is bound (extern.c), against the
+   * allow-list of the options it is loaded with. */
+  for (uint32_t i = 0; i < p->nexterns; i++) {
+    const prog_extern *x = &p->externs[i];
+    if (!x->name || !x->name[0]) return reject(v, VC_TABLES, "bad bytecode: extern %u has no name", i);
+    if (x->lib ? !x->lib[0] || !x->symbol || !x->symbol[0] : x->symbol != NULL)
+      return reject(v, VC_TABLES, "bad bytecode: extern %u has a bad library or symbol", i);
+    if (x->nparams > CLAUSE_MAX_PARAMS)
+      return reject(v, VC_TABLES, "bad bytecode: extern %u has %u parameters", i, x->nparams);
+    if (!prog_extern_type_ok(x->ret))
+      return reject(v, VC_TABLES, "bad bytecode: extern %u returns an unknown type", i);
+    for (uint32_t k = 0; k < x->nparams; k++)
+      if (!prog_extern_type_ok(x->params[k]))
+        return reject(v, VC_TABLES, "bad bytecode: extern %u parameter %u has an unknown type", i, k);
+  }
   if (p->nblocks == 0 || p->ncode == 0 || p->block_start[0] != 0)
     return reject(v, VC_TABLES, "bad bytecode: no code");
   for (uint32_t i = 1; i < p->nblocks; i++)
@@ -161,6 +181,9 @@ static int check_operand(vstate *v, uint32_t pc, uint32_t block_end, char kind, 
   case 'f':
     if (x >= p->ncalls) return reject(v, VC_CONSTANT, "bad bytecode at %u: call site %u out of range", pc, x);
     return 0;
+  case 'e':
+    if (x >= p->nexterns) return reject(v, VC_CONSTANT, "bad bytecode at %u: extern %u out of range", pc, x);
+    return 0;
   case 'u':
     if (x >= p->nrules) return reject(v, VC_CONSTANT, "bad bytecode at %u: rule %u out of range", pc, x);
     return 0;
@@ -179,6 +202,7 @@ static int check_ranges(vstate *v, uint32_t pc, opcode op, unsigned a, unsigned 
   const clause_program *p = v->p;
   switch (op) {
   case BC_CALL: return use_reg_range(v, pc, b, p->calls[c].nargs);
+  case BC_XCALL: return use_reg_range(v, pc, b, p->externs[c].nparams);
   case BC_LIST: return use_reg_range(v, pc, b, c);
   case BC_MAP: return use_reg_range(v, pc, b, 2ull * c);
   case BC_OBLIG: return use_reg_range(v, pc, a, p->obligs[b].nargs);

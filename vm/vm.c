@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "extern.h"
 #include "regex.h"
 #include "strset.h"
 
@@ -597,6 +598,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       }
       NEXT();
     }
+    CASE(XCALL) extern_call(vm, c, (uint32_t)(ip - 1 - code), &R[a], &R[b]); NEXT();
     CASE(LIST) build_list(vm, &R[a], &R[b], c); NEXT();
     CASE(MAP) build_map(vm, &R[a], &R[b], c); NEXT();
     CASE(ANDSC) {

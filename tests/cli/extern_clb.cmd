@@ -1,0 +1,1 @@
+compile tests/extern/types.clause -o "$CLAUSE_BUILDDIR/extern-types.clb" && clause eval "$CLAUSE_BUILDDIR/extern-types.clb" --extern-path "$CLAUSE_BUILDDIR/tests/.libs" --input '{"request": {"user": "abc12345", "flag": true, "n": 42, "u": 7, "x": 2.5, "time": "2024-05-01T10:00:00Z", "wait": "15s"}}'

@@ -1,0 +1,1 @@
+disasm tests/extern/types.clause

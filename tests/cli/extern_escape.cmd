@@ -1,0 +1,1 @@
+eval tests/extern/escape.clause --extern-path "$CLAUSE_BUILDDIR/tests" --input '{}'

@@ -1,0 +1,1 @@
+eval tests/extern/host.clause --input '{}'

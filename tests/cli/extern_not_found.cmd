@@ -1,0 +1,1 @@
+check tests/extern/types.clause --extern-path /nonexistent:tests/extern --traffic -

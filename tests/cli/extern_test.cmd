@@ -1,0 +1,1 @@
+test tests/extern/types.clause --extern-path "$CLAUSE_BUILDDIR/tests/.libs"
