@@ -93,7 +93,7 @@ static void test_key_cap_evicts_least_recently_used(void **state) {
     assert_int_equal(store_begin(ss, T0 + i * SEC, &op, 1, NULL, 0, &rep), 0);
   }
   assert_int_equal(nt.n, 1);
-  assert_string_equal(nt.last, "state store full (max_keys 2): evicted the least recently used counter rpm, key \"b\"");
+  assert_string_equal(nt.last, "state store full (max_keys 2): evicted the least recently used key \"b\" (rpm)");
   assert_int_equal(store_memory_entries(s), 2);
   rep.notice = NULL;
   assert_int_equal(count_at(ss, "a", T0 + 5 * SEC, false), 2);

@@ -1,11 +1,13 @@
 /*
  * store_memory.c - the in-process state store (the default).
  *
- * Entries (a counter under one key, or a suspension under one key) live in
- * hash tables split into shards, each with its own lock, so that VMs on
- * different threads seldom wait for each other. A store with a key cap
- * (memory?max_keys=N) has one shard, so that "least recently used" means
- * exactly that across all keys.
+ * An entry holds one key and, as items, every counter and suspension kept
+ * under that key: a request's counters are usually all keyed by the same
+ * field (the account), so one lookup and one lock serve them all. Entries
+ * live in hash tables split into shards, each with its own lock, so that
+ * VMs on different threads seldom wait for each other. A store with a key
+ * cap (memory?max_keys=N, N keys) has one shard, so that "least recently
+ * used" means exactly that across all keys.
  *
  * Sums keep their non-empty buckets in a short sorted array; distinct
  * counters keep, per member, the newest bucket it was seen in and a 128-bit
@@ -46,14 +48,13 @@ typedef struct member {
   size_t len;
 } member;
 
-typedef struct entry {
-  struct entry *next;        /* hash chain */
-  const char *id_seen;       /* an id pointer known to equal this entry's id */
-  struct entry *lru_prev, *lru_next;
-  uint64_t hash;
-  int64_t dead_at;           /* ns: from then on nothing here can be read */
+/* A counter or a suspension under a key. */
+typedef struct item {
   uint8_t kind;              /* entry_kind */
+  const char *id_seen;       /* an id pointer known to equal `id` */
+  char *id;                  /* the counter's id or the suspend rule's */
   int64_t window_ns;
+  int64_t dead_at;           /* ns: from then on nothing here can be read */
   union {
     struct {                 /* ENT_SUM: sorted by id */
       bucket *b;
@@ -72,8 +73,17 @@ typedef struct entry {
       int64_t start, until;
     } susp;
   } u;
-  size_t name_len;           /* the identity: kind, id, NUL, key */
-  char name[];
+} item;
+
+typedef struct entry {
+  struct entry *next;        /* hash chain */
+  struct entry *lru_prev, *lru_next;
+  uint64_t hash;
+  int64_t dead_at;           /* the latest of its items' */
+  item *items;
+  uint32_t nitems, capitems;
+  size_t key_len;
+  char key[];
 } entry;
 
 /* Cache-line aligned: threads locking neighbouring shards must not share
@@ -121,14 +131,20 @@ static uint64_t hash_bytes(const char *s, size_t n, uint64_t seed) {
   return h ^ (h >> 33);
 }
 
-static void entry_free(entry *e) {
-  if (e->kind == ENT_SUM) {
-    free(e->u.sum.b);
-  } else if (e->kind == ENT_DISTINCT) {
-    for (uint32_t i = 0; i < e->u.dist.n; i++) free(e->u.dist.m[i].text);
-    free(e->u.dist.m);
-    free(e->u.dist.index);
+static void item_free(item *it) {
+  if (it->kind == ENT_SUM) {
+    free(it->u.sum.b);
+  } else if (it->kind == ENT_DISTINCT) {
+    for (uint32_t i = 0; i < it->u.dist.n; i++) free(it->u.dist.m[i].text);
+    free(it->u.dist.m);
+    free(it->u.dist.index);
   }
+  free(it->id);
+}
+
+static void entry_free(entry *e) {
+  for (uint32_t i = 0; i < e->nitems; i++) item_free(&e->items[i]);
+  free(e->items);
   free(e);
 }
 
@@ -171,49 +187,20 @@ static bool shard_grow(shard *sh) {
   return true;
 }
 
-/* The identity of an entry: its kind, the counter id or rule id, a NUL,
- * then the key (keys are any bytes, ids are not). */
+/* An entry is found by its key alone. */
 typedef struct ident {
-  char kind;
-  const char *id;
-  size_t id_len;
   const char *key;
   size_t key_len;
   uint64_t hash;
 } ident;
 
-/* A session remembers the hash of the ids it has seen: they are the
- * program's constant strings, so the pointer identifies them. */
-#define ID_CACHE 16
-typedef struct mem_session {
-  store_session base;
-  struct {
-    const char *id;
-    char kind;
-    size_t len;
-    uint64_t seed;
-  } ids[ID_CACHE];
-} mem_session;
-
-static ident make_ident(mem_session *ms, char kind, const char *id, const char *key, size_t key_len) {
-  size_t slot = ((uintptr_t)id >> 4 ^ (unsigned char)kind) % ID_CACHE;
-  if (ms->ids[slot].id != id || ms->ids[slot].kind != kind) {
-    ms->ids[slot].id = id;
-    ms->ids[slot].kind = kind;
-    ms->ids[slot].len = strlen(id);
-    ms->ids[slot].seed = hash_bytes(id, ms->ids[slot].len, (unsigned char)kind);
-  }
-  ident k = {kind, id, ms->ids[slot].len, key, key_len, 0};
-  k.hash = hash_bytes(key, key_len, ms->ids[slot].seed);
+static ident make_ident(const char *key, size_t key_len) {
+  ident k = {key, key_len, hash_bytes(key, key_len, 0)};
   return k;
 }
 
 static bool ident_is(const entry *e, const ident *k) {
-  size_t idn = k->id_len;
-  /* Ids are a program's constant strings: the same pointer is the same id. */
-  return e->hash == k->hash && e->name_len == 1 + idn + 1 + k->key_len && e->name[0] == k->kind &&
-         (e->id_seen == k->id || memcmp(e->name + 1, k->id, idn + 1) == 0) &&
-         memcmp(e->name + 2 + idn, k->key, k->key_len) == 0;
+  return e->hash == k->hash && e->key_len == k->key_len && memcmp(e->key, k->key, k->key_len) == 0;
 }
 
 static entry *shard_find(shard *sh, const ident *k) {
@@ -226,17 +213,19 @@ static entry *shard_find(shard *sh, const ident *k) {
   return NULL;
 }
 
-/* `counter rpm, key "a1"` for an eviction notice (a counter's id is
- * "NAME/KIND/WINDOW"; the name is enough for a reader). */
+/* `key "a1" (rpm, ips)` for an eviction notice: the names of its counters
+ * (a counter's id is "NAME/KIND/WINDOW") and suspensions. */
 static void describe(const entry *e, char *buf, size_t cap) {
-  const char *id = e->name + 1;
-  size_t idn = strlen(id);
-  int keyn = (int)(e->name_len - 2 - idn);
-  if (keyn > 64) keyn = 64;
-  if (e->kind == ENT_SUSPENSION)
-    snprintf(buf, cap, "suspension by rule \"%s\", key \"%.*s\"", id, keyn, e->name + 2 + idn);
-  else
-    snprintf(buf, cap, "counter %.*s, key \"%.*s\"", (int)strcspn(id, "/"), id, keyn, e->name + 2 + idn);
+  int keyn = e->key_len > 64 ? 64 : (int)e->key_len;
+  int n = snprintf(buf, cap, "key \"%.*s\" (", keyn, e->key);
+  for (uint32_t i = 0; i < e->nitems && n > 0 && (size_t)n < cap; i++) {
+    const item *it = &e->items[i];
+    if (it->kind == ENT_SUSPENSION)
+      n += snprintf(buf + n, cap - (size_t)n, "%ssuspension by rule \"%s\"", i ? ", " : "", it->id);
+    else
+      n += snprintf(buf + n, cap - (size_t)n, "%s%.*s", i ? ", " : "", (int)strcspn(it->id, "/"), it->id);
+  }
+  if (n > 0 && (size_t)n < cap) snprintf(buf + n, cap - (size_t)n, ")");
 }
 
 /* Frees the entries that no reading at `now` or later can use. (Not the
@@ -268,16 +257,11 @@ static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, int64_t now
     shard_remove(sh, victim);
   }
   if (sh->count >= sh->nslots && !shard_grow(sh)) return NULL;
-  size_t idn = k->id_len, n = 1 + idn + 1 + k->key_len;
-  entry *e = calloc(1, sizeof *e + n);
+  entry *e = calloc(1, sizeof *e + k->key_len);
   if (!e) return NULL;
   e->hash = k->hash;
-  e->id_seen = k->id;
-  e->kind = (uint8_t)k->kind;
-  e->name_len = n;
-  e->name[0] = k->kind;
-  memcpy(e->name + 1, k->id, idn + 1);
-  memcpy(e->name + 2 + idn, k->key, k->key_len);
+  e->key_len = k->key_len;
+  memcpy(e->key, k->key, k->key_len);
   e->next = sh->slots[k->hash & (sh->nslots - 1)];
   sh->slots[k->hash & (sh->nslots - 1)] = e;
   lru_push(sh, e);
@@ -285,11 +269,38 @@ static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, int64_t now
   return e;
 }
 
+/* The item (kind, id) of an entry; a new one when `create`. NULL when
+ * absent (or out of memory). */
+static item *entry_item(entry *e, char kind, const char *id, bool create, int64_t window_ns) {
+  for (uint32_t i = 0; i < e->nitems; i++) {
+    item *it = &e->items[i];
+    if (it->kind == kind && (it->id_seen == id || strcmp(it->id, id) == 0)) return it;
+  }
+  if (!create) return NULL;
+  if (e->nitems == e->capitems) {
+    uint32_t cap = e->capitems ? 2 * e->capitems : 4;
+    item *ni = realloc(e->items, cap * sizeof *ni);
+    if (!ni) return NULL;
+    e->items = ni;
+    e->capitems = cap;
+  }
+  char *copy = strdup(id);
+  if (!copy) return NULL;
+  item *it = &e->items[e->nitems++];
+  memset(it, 0, sizeof *it);
+  it->kind = (uint8_t)kind;
+  it->id_seen = id;
+  it->id = copy;
+  it->window_ns = window_ns;
+  return it;
+}
+
 
 /* The time at which bucket `id` of a window starts, saturating. */
 static int64_t bucket_start(int64_t id, int64_t window_ns) {
-  if (window_ns % BUCKETS == 0 && id > INT64_MIN / window_ns && id < INT64_MAX / window_ns)
-    return id * (window_ns / BUCKETS); /* the usual case: no 128-bit division */
+  int64_t width = window_ns / BUCKETS;
+  if (window_ns % BUCKETS == 0 && id > INT64_MIN / width && id < INT64_MAX / width)
+    return id * width; /* the usual case: no 128-bit division */
   __int128 t = (__int128)id * window_ns / BUCKETS;
   if (t > INT64_MAX) return INT64_MAX;
   if (t < INT64_MIN) return INT64_MIN;
@@ -302,7 +313,7 @@ static inline int64_t sat_add(int64_t a, int64_t b) {
 
 /* ---- sums ------------------------------------------------------------------------- */
 
-static bool sum_add(entry *e, int64_t id, int64_t amount) {
+static bool sum_add(item *e, int64_t id, int64_t amount) {
   bucket *b = e->u.sum.b;
   uint32_t n = e->u.sum.n;
   int64_t newest = n ? b[n - 1].id : id;
@@ -340,12 +351,34 @@ static bool sum_add(entry *e, int64_t id, int64_t amount) {
   return true;
 }
 
-static int64_t sum_read(entry *e, int64_t now_id) {
+/* The first bucket with an id above `id` (the buckets are sorted). */
+static uint32_t first_after(const bucket *b, uint32_t n, int64_t id) {
+  uint32_t lo = 0, hi = n;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (b[mid].id <= id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static int64_t sum_read(item *e, int64_t now_id) {
   if (e->u.sum.cached && e->u.sum.cache_id == now_id) return e->u.sum.cache_sum;
+  const bucket *b = e->u.sum.b;
+  uint32_t n = e->u.sum.n;
   int64_t total = 0;
-  for (uint32_t i = 0; i < e->u.sum.n; i++) {
-    int64_t id = e->u.sum.b[i].id;
-    if (id > now_id - BUCKETS && id <= now_id) total = sat_add(total, e->u.sum.b[i].sum);
+  if (e->u.sum.cached && now_id > e->u.sum.cache_id && now_id - e->u.sum.cache_id < BUCKETS &&
+      e->u.sum.cache_sum < INT64_MAX) {
+    /* The window slid forward a little: add the buckets that entered it,
+     * subtract those that left (exact: nothing saturated). */
+    int64_t old = e->u.sum.cache_id;
+    total = e->u.sum.cache_sum;
+    for (uint32_t i = first_after(b, n, old); i < n && b[i].id <= now_id; i++) total = sat_add(total, b[i].sum);
+    for (uint32_t i = first_after(b, n, old - BUCKETS); i < n && b[i].id <= now_id - BUCKETS; i++)
+      total -= b[i].sum;
+  } else {
+    for (uint32_t i = first_after(b, n, now_id - BUCKETS); i < n && b[i].id <= now_id; i++)
+      total = sat_add(total, b[i].sum);
   }
   e->u.sum.cached = true;
   e->u.sum.cache_id = now_id;
@@ -355,7 +388,7 @@ static int64_t sum_read(entry *e, int64_t now_id) {
 
 /* ---- distinct ------------------------------------------------------------------------ */
 
-static bool dist_reindex(entry *e, uint32_t cap) {
+static bool dist_reindex(item *e, uint32_t cap) {
   uint32_t *index = calloc(cap, sizeof *index);
   if (!index) return false;
   for (uint32_t i = 0; i < e->u.dist.n; i++) {
@@ -370,7 +403,7 @@ static bool dist_reindex(entry *e, uint32_t cap) {
 }
 
 /* Drops members not seen in the KEEP buckets behind the key's newest. */
-static bool dist_compact(entry *e) {
+static bool dist_compact(item *e) {
   uint32_t k = 0;
   for (uint32_t i = 0; i < e->u.dist.n; i++) {
     member *m = &e->u.dist.m[i];
@@ -395,7 +428,7 @@ static void member_see(member *m, int64_t id) {
   }
 }
 
-static bool dist_add(entry *e, int64_t id, const char *text, size_t len) {
+static bool dist_add(item *e, int64_t id, const char *text, size_t len) {
   if (e->u.dist.n && id <= e->u.dist.newest - KEEP) return true;
   if (!e->u.dist.n || id > e->u.dist.newest) e->u.dist.newest = id;
   uint64_t h = hash_bytes(text, len, 0);
@@ -435,7 +468,7 @@ static bool dist_add(entry *e, int64_t id, const char *text, size_t len) {
   return true;
 }
 
-static int64_t dist_read(const entry *e, int64_t now_id) {
+static int64_t dist_read(const item *e, int64_t now_id) {
   int64_t count = 0;
   for (uint32_t i = 0; i < e->u.dist.n; i++) {
     const member *m = &e->u.dist.m[i];
@@ -453,92 +486,120 @@ static int64_t dist_read(const entry *e, int64_t now_id) {
 
 /* ---- the store ----------------------------------------------------------------------------- */
 
-static shard *shard_of(mem_store *ms, uint64_t hash) {
-  return &ms->shards[(hash >> 40) % ms->nshards];
+
+
+
+/* The entry of the key being worked on, with its shard locked. Consecutive
+ * operations on the same key (a request's counters usually share one)
+ * reuse it: one lookup, one lock. */
+typedef struct cursor {
+  mem_store *ms;
+  shard *sh;                 /* locked, or NULL */
+  entry *e;                  /* the key's entry, or NULL while it has none */
+  const char *key;
+  size_t key_len;
+  int64_t now;
+  store_report *r;
+} cursor;
+
+static void cursor_release(cursor *c) {
+  if (c->sh) pthread_mutex_unlock(&c->sh->lock);
+  c->sh = NULL;
 }
 
+/* Moves to `key`; creates its entry when `create`. NULL: the key has no
+ * entry (or, with `create`, out of memory). */
+static entry *cursor_at(cursor *c, const char *key, size_t key_len, bool create) {
+  bool same = c->sh && key_len == c->key_len && (key == c->key || memcmp(key, c->key, key_len) == 0);
+  if (!same) {
+    cursor_release(c);
+    ident k = make_ident(key, key_len);
+    c->sh = &c->ms->shards[(k.hash >> 40) % c->ms->nshards];
+    pthread_mutex_lock(&c->sh->lock);
+    c->key = key;
+    c->key_len = key_len;
+    c->e = shard_find(c->sh, &k);
+  }
+  if (!c->e && create) {
+    ident k = make_ident(key, key_len);
+    c->e = shard_insert(c->ms, c->sh, &k, c->now, c->r);
+  }
+  return c->e;
+}
 
+static void note_dead_at(entry *e, const item *it) {
+  if (it->dead_at > e->dead_at) e->dead_at = it->dead_at;
+}
 
-static int counter_op(mem_store *ms, mem_session *ss, int64_t now, store_counter_op *op, bool read,
-                      store_report *r) {
+static int out_of_memory(store_report *r) {
+  snprintf(r->message, sizeof r->message, "memory store: out of memory");
+  return -1;
+}
+
+/* Adds the op's event (when op->add) and, when `read`, reads the counter. */
+static int counter_op(cursor *c, store_counter_op *op, bool read) {
   char kind = op->mode == STORE_DISTINCT ? ENT_DISTINCT : ENT_SUM;
-  ident k = make_ident(ss, kind, op->id, op->key, op->key_len);
-  shard *sh = shard_of(ms, k.hash);
-  int64_t id = store_bucket(now, op->window_ns);
-  int rc = 0;
-  pthread_mutex_lock(&sh->lock);
-  entry *e = shard_find(sh, &k);
-  if (op->add && !e) {
-    e = shard_insert(ms, sh, &k, now, r);
-    if (e) e->window_ns = op->window_ns;
+  int64_t id = store_bucket(c->now, op->window_ns);
+  entry *e = cursor_at(c, op->key, op->key_len, op->add);
+  item *it = e ? entry_item(e, kind, op->id, op->add, op->window_ns) : NULL;
+  if (op->add) {
+    if (!it) return out_of_memory(c->r);
+    bool ok = kind == ENT_SUM ? sum_add(it, id, op->amount) : dist_add(it, id, op->member, op->member_len);
+    if (!ok) return out_of_memory(c->r);
+    note_dead_at(e, it);
   }
-  if (op->add && e) {
-    bool ok = kind == ENT_SUM ? sum_add(e, id, op->amount) : dist_add(e, id, op->member, op->member_len);
-    if (!ok) e = NULL;
-  }
-  if (op->add && !e) {
-    snprintf(r->message, sizeof r->message, "memory store: out of memory");
-    rc = -1;
-  } else if (read) {
-    op->value = !e ? 0 : kind == ENT_SUM ? sum_read(e, id) : dist_read(e, id);
-  }
-  pthread_mutex_unlock(&sh->lock);
-  return rc;
+  if (read) op->value = !it ? 0 : kind == ENT_SUM ? sum_read(it, id) : dist_read(it, id);
+  return 0;
 }
 
 static int mem_begin(store_session *ss, int64_t now, store_counter_op *ops, size_t nops,
                      store_suspend_op *susp, size_t nsusp, store_report *r) {
-  mem_store *ms = (mem_store *)ss->owner;
-  for (size_t i = 0; i < nops; i++)
-    if (counter_op(ms, (mem_session *)ss, now, &ops[i], true, r) != 0) return -1;
-  for (size_t i = 0; i < nsusp; i++) {
-    ident k = make_ident((mem_session *)ss, ENT_SUSPENSION, susp[i].rule, susp[i].key, susp[i].key_len);
-    shard *sh = shard_of(ms, k.hash);
-    pthread_mutex_lock(&sh->lock);
-    entry *e = shard_find(sh, &k);
-    susp[i].active = e && e->u.susp.start <= now && now < e->u.susp.until;
-    pthread_mutex_unlock(&sh->lock);
+  cursor c = {(mem_store *)ss->owner, NULL, NULL, NULL, 0, now, r};
+  int rc = 0;
+  for (size_t i = 0; i < nops && rc == 0; i++) rc = counter_op(&c, &ops[i], true);
+  for (size_t i = 0; i < nsusp && rc == 0; i++) {
+    entry *e = cursor_at(&c, susp[i].key, susp[i].key_len, false);
+    item *it = e ? entry_item(e, ENT_SUSPENSION, susp[i].rule, false, 0) : NULL;
+    susp[i].active = it && it->u.susp.start <= now && now < it->u.susp.until;
   }
-  return 0;
+  cursor_release(&c);
+  return rc;
 }
 
 static int mem_commit(store_session *ss, int64_t now, const store_counter_op *ops, size_t nops,
                       const store_suspend_op *susp, size_t nsusp, store_report *r) {
-  mem_store *ms = (mem_store *)ss->owner;
-  for (size_t i = 0; i < nops; i++) {
+  cursor c = {(mem_store *)ss->owner, NULL, NULL, NULL, 0, now, r};
+  int rc = 0;
+  for (size_t i = 0; i < nops && rc == 0; i++) {
     if (!ops[i].add) continue;
     store_counter_op op = ops[i];
-    if (counter_op(ms, (mem_session *)ss, now, &op, false, r) != 0) return -1;
+    rc = counter_op(&c, &op, false);
   }
-  for (size_t i = 0; i < nsusp; i++) {
-    ident k = make_ident((mem_session *)ss, ENT_SUSPENSION, susp[i].rule, susp[i].key, susp[i].key_len);
-    shard *sh = shard_of(ms, k.hash);
-    pthread_mutex_lock(&sh->lock);
-    entry *e = shard_find(sh, &k);
-    if (!e) e = shard_insert(ms, sh, &k, now, r);
-    if (e) {
-      /* A new suspension of the same rule and key replaces the old one. */
-      e->u.susp.start = now;
-      e->u.susp.until = susp[i].until_ns;
-      e->dead_at = susp[i].until_ns;
+  for (size_t i = 0; i < nsusp && rc == 0; i++) {
+    entry *e = cursor_at(&c, susp[i].key, susp[i].key_len, true);
+    item *it = e ? entry_item(e, ENT_SUSPENSION, susp[i].rule, true, 0) : NULL;
+    if (!it) {
+      rc = out_of_memory(r);
+      break;
     }
-    pthread_mutex_unlock(&sh->lock);
-    if (!e) {
-      snprintf(r->message, sizeof r->message, "memory store: out of memory");
-      return -1;
-    }
+    /* A new suspension of the same rule and key replaces the old one. */
+    it->u.susp.start = now;
+    it->u.susp.until = susp[i].until_ns;
+    it->dead_at = susp[i].until_ns;
+    note_dead_at(e, it);
   }
-  return 0;
+  cursor_release(&c);
+  return rc;
 }
 
 static store_session *mem_open_session(store *s, char *err, size_t errcap) {
-  mem_session *ss = calloc(1, sizeof *ss);
+  store_session *ss = malloc(sizeof *ss);
   if (!ss) {
     snprintf(err, errcap, "out of memory");
     return NULL;
   }
-  ss->base.owner = s;
-  return &ss->base;
+  ss->owner = s;
+  return ss;
 }
 
 static void mem_close_session(store_session *ss) { free(ss); }
