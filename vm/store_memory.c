@@ -40,24 +40,30 @@ typedef struct bucket {
   int64_t sum;
 } bucket;
 
+#define MEMBER_INLINE 16     /* member texts this short live in the member */
+
 typedef struct member {
   uint64_t hash;
   int64_t newest;            /* bucket */
   unsigned __int128 seen;    /* bit j: seen in bucket newest - j */
-  char *text;
+  char *text;                /* NULL: the text is in `small` */
   size_t len;
+  char small[MEMBER_INLINE];
 } member;
+
+static const char *member_text(const member *m) { return m->text ? m->text : m->small; }
 
 /* A counter or a suspension under a key. */
 typedef struct item {
   uint8_t kind;              /* entry_kind */
   const char *id_seen;       /* an id pointer known to equal `id` */
-  char *id;                  /* the counter's id or the suspend rule's */
+  const char *id;            /* the counter's id or the suspend rule's (interned) */
   int64_t window_ns;
   int64_t dead_at;           /* ns: from then on nothing here can be read */
   union {
-    struct {                 /* ENT_SUM: sorted by id */
+    struct {                 /* ENT_SUM: sorted by id, in `b` or (b NULL) in `small` */
       bucket *b;
+      bucket small[2];       /* most keys see few buckets: no allocation */
       uint32_t n, cap;
       bool cached;           /* cache_sum is the reading at bucket cache_id */
       int64_t cache_id, cache_sum;
@@ -65,7 +71,8 @@ typedef struct item {
     struct {                 /* ENT_DISTINCT */
       member *m;
       uint32_t n, cap;
-      uint32_t *index;       /* open addressing: member index + 1, or 0 */
+      uint32_t *index;       /* open addressing: member index + 1, or 0;
+                                NULL while a linear search is as quick */
       uint32_t index_cap;    /* a power of two, >= 2n */
       int64_t newest;        /* bucket of the key's newest event */
     } dist;
@@ -80,8 +87,9 @@ typedef struct entry {
   struct entry *lru_prev, *lru_next;
   uint64_t hash;
   int64_t dead_at;           /* the latest of its items' */
-  item *items;
+  item *items;               /* `inline_items` until there are more */
   uint32_t nitems, capitems;
+  item inline_items[4];      /* a policy seldom keeps more under one key */
   size_t key_len;
   char key[];
 } entry;
@@ -99,6 +107,9 @@ typedef struct shard {
 
 typedef struct mem_store {
   store base;
+  pthread_mutex_t ids_lock;  /* the counter and rule ids items name, kept */
+  char **ids;                /* once each until the store goes */
+  size_t nids, capids;
   size_t max_keys;           /* 0: no cap */
   size_t nshards;
   shard shards[];
@@ -139,13 +150,35 @@ static void item_free(item *it) {
     free(it->u.dist.m);
     free(it->u.dist.index);
   }
-  free(it->id);
 }
 
 static void entry_free(entry *e) {
   for (uint32_t i = 0; i < e->nitems; i++) item_free(&e->items[i]);
-  free(e->items);
+  if (e->items != e->inline_items) free(e->items);
   free(e);
+}
+
+/* The store's copy of an id, made once: items outlive the programs whose
+ * constant strings named them. */
+static const char *intern_id(mem_store *ms, const char *id) {
+  const char *found = NULL;
+  pthread_mutex_lock(&ms->ids_lock);
+  for (size_t i = 0; i < ms->nids && !found; i++)
+    if (strcmp(ms->ids[i], id) == 0) found = ms->ids[i];
+  if (!found && ms->nids == ms->capids) {
+    size_t cap = ms->capids * 2 + 8;
+    char **ids = realloc(ms->ids, cap * sizeof *ids);
+    if (ids) {
+      ms->ids = ids;
+      ms->capids = cap;
+    }
+  }
+  if (!found && ms->nids < ms->capids) {
+    char *copy = strdup(id);
+    if (copy) found = ms->ids[ms->nids++] = copy;
+  }
+  pthread_mutex_unlock(&ms->ids_lock);
+  return found;
 }
 
 static void lru_unlink(shard *sh, entry *e) {
@@ -260,6 +293,8 @@ static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, int64_t now
   entry *e = calloc(1, sizeof *e + k->key_len);
   if (!e) return NULL;
   e->hash = k->hash;
+  e->items = e->inline_items;
+  e->capitems = sizeof e->inline_items / sizeof e->inline_items[0];
   e->key_len = k->key_len;
   memcpy(e->key, k->key, k->key_len);
   e->next = sh->slots[k->hash & (sh->nslots - 1)];
@@ -271,26 +306,27 @@ static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, int64_t now
 
 /* The item (kind, id) of an entry; a new one when `create`. NULL when
  * absent (or out of memory). */
-static item *entry_item(entry *e, char kind, const char *id, bool create, int64_t window_ns) {
+static item *entry_item(mem_store *ms, entry *e, char kind, const char *id, bool create, int64_t window_ns) {
   for (uint32_t i = 0; i < e->nitems; i++) {
     item *it = &e->items[i];
     if (it->kind == kind && (it->id_seen == id || strcmp(it->id, id) == 0)) return it;
   }
   if (!create) return NULL;
   if (e->nitems == e->capitems) {
-    uint32_t cap = e->capitems ? 2 * e->capitems : 4;
-    item *ni = realloc(e->items, cap * sizeof *ni);
+    uint32_t cap = 2 * e->capitems;
+    item *ni = e->items == e->inline_items ? malloc(cap * sizeof *ni) : realloc(e->items, cap * sizeof *ni);
     if (!ni) return NULL;
+    if (e->items == e->inline_items) memcpy(ni, e->inline_items, sizeof e->inline_items);
     e->items = ni;
     e->capitems = cap;
   }
-  char *copy = strdup(id);
-  if (!copy) return NULL;
+  const char *interned = intern_id(ms, id);
+  if (!interned) return NULL;
   item *it = &e->items[e->nitems++];
   memset(it, 0, sizeof *it);
   it->kind = (uint8_t)kind;
   it->id_seen = id;
-  it->id = copy;
+  it->id = interned;
   it->window_ns = window_ns;
   return it;
 }
@@ -313,8 +349,11 @@ static inline int64_t sat_add(int64_t a, int64_t b) {
 
 /* ---- sums ------------------------------------------------------------------------- */
 
+static bucket *sum_buckets(item *e) { return e->u.sum.b ? e->u.sum.b : e->u.sum.small; }
+
 static bool sum_add(item *e, int64_t id, int64_t amount) {
-  bucket *b = e->u.sum.b;
+  if (!e->u.sum.b && !e->u.sum.cap) e->u.sum.cap = 2; /* `small` */
+  bucket *b = sum_buckets(e);
   uint32_t n = e->u.sum.n;
   int64_t newest = n ? b[n - 1].id : id;
   if (id <= newest - KEEP) return true; /* older than anything kept: dropped */
@@ -330,9 +369,10 @@ static bool sum_add(item *e, int64_t id, int64_t amount) {
     return true;
   }
   if (n == e->u.sum.cap) {
-    uint32_t cap = n ? 2 * n : 4;
-    bucket *nb = realloc(b, cap * sizeof *nb);
+    uint32_t cap = 2 * n;
+    bucket *nb = e->u.sum.b ? realloc(b, cap * sizeof *nb) : malloc(cap * sizeof *nb);
     if (!nb) return false;
+    if (!e->u.sum.b) memcpy(nb, e->u.sum.small, sizeof e->u.sum.small);
     e->u.sum.b = b = nb;
     e->u.sum.cap = cap;
   }
@@ -364,7 +404,7 @@ static uint32_t first_after(const bucket *b, uint32_t n, int64_t id) {
 
 static int64_t sum_read(item *e, int64_t now_id) {
   if (e->u.sum.cached && e->u.sum.cache_id == now_id) return e->u.sum.cache_sum;
-  const bucket *b = e->u.sum.b;
+  const bucket *b = sum_buckets(e);
   uint32_t n = e->u.sum.n;
   int64_t total = 0;
   if (e->u.sum.cached && now_id > e->u.sum.cache_id && now_id - e->u.sum.cache_id < BUCKETS &&
@@ -414,7 +454,7 @@ static bool dist_compact(item *e) {
     e->u.dist.m[k++] = *m;
   }
   e->u.dist.n = k;
-  return dist_reindex(e, e->u.dist.index_cap);
+  return !e->u.dist.index || dist_reindex(e, e->u.dist.index_cap);
 }
 
 static void member_see(member *m, int64_t id) {
@@ -428,42 +468,62 @@ static void member_see(member *m, int64_t id) {
   }
 }
 
+#define DIST_LINEAR 8 /* members searched one by one before an index pays */
+
+static member *dist_find(item *e, uint64_t h, const char *text, size_t len) {
+  if (!e->u.dist.index) {
+    for (uint32_t i = 0; i < e->u.dist.n; i++) {
+      member *m = &e->u.dist.m[i];
+      if (m->hash == h && m->len == len && memcmp(member_text(m), text, len) == 0) return m;
+    }
+    return NULL;
+  }
+  uint32_t cap = e->u.dist.index_cap;
+  for (uint32_t s = (uint32_t)h & (cap - 1); e->u.dist.index[s]; s = (s + 1) & (cap - 1)) {
+    member *m = &e->u.dist.m[e->u.dist.index[s] - 1];
+    if (m->hash == h && m->len == len && memcmp(member_text(m), text, len) == 0) return m;
+  }
+  return NULL;
+}
+
 static bool dist_add(item *e, int64_t id, const char *text, size_t len) {
   if (e->u.dist.n && id <= e->u.dist.newest - KEEP) return true;
   if (!e->u.dist.n || id > e->u.dist.newest) e->u.dist.newest = id;
   uint64_t h = hash_bytes(text, len, 0);
-  uint32_t cap = e->u.dist.index_cap;
-  for (uint32_t s = cap ? (uint32_t)h & (cap - 1) : 0; cap && e->u.dist.index[s]; s = (s + 1) & (cap - 1)) {
-    member *m = &e->u.dist.m[e->u.dist.index[s] - 1];
-    if (m->hash == h && m->len == len && memcmp(m->text, text, len) == 0) {
-      member_see(m, id);
-      e->dead_at = bucket_start(e->u.dist.newest + KEEP, e->window_ns);
-      return true;
-    }
+  member *found = dist_find(e, h, text, len);
+  if (found) {
+    member_see(found, id);
+    e->dead_at = bucket_start(e->u.dist.newest + KEEP, e->window_ns);
+    return true;
   }
   if (e->u.dist.n == e->u.dist.cap) {
     /* Before growing, forget members gone out of reach. */
     if (e->u.dist.n && !dist_compact(e)) return false;
     if (e->u.dist.n == e->u.dist.cap) {
-      uint32_t ncap = e->u.dist.cap ? 2 * e->u.dist.cap : 4;
+      uint32_t ncap = e->u.dist.cap ? 2 * e->u.dist.cap : 2;
       member *nm = realloc(e->u.dist.m, ncap * sizeof *nm);
       if (!nm) return false;
       e->u.dist.m = nm;
       e->u.dist.cap = ncap;
     }
   }
-  if (2 * (e->u.dist.n + 1) > e->u.dist.index_cap &&
-      !dist_reindex(e, e->u.dist.index_cap ? 2 * e->u.dist.index_cap : 8))
+  if (e->u.dist.n + 1 > DIST_LINEAR && 2 * (e->u.dist.n + 1) > e->u.dist.index_cap &&
+      !dist_reindex(e, e->u.dist.index_cap ? 2 * e->u.dist.index_cap : 32))
     return false;
-  char *copy = malloc(len ? len : 1);
-  if (!copy) return false;
-  memcpy(copy, text, len);
   member *m = &e->u.dist.m[e->u.dist.n];
-  *m = (member){h, id, 1, copy, len};
-  cap = e->u.dist.index_cap;
-  uint32_t s = (uint32_t)h & (cap - 1);
-  while (e->u.dist.index[s]) s = (s + 1) & (cap - 1);
-  e->u.dist.index[s] = ++e->u.dist.n;
+  *m = (member){h, id, 1, NULL, len, {0}};
+  if (len <= MEMBER_INLINE) {
+    memcpy(m->small, text, len);
+  } else {
+    if (!(m->text = malloc(len))) return false;
+    memcpy(m->text, text, len);
+  }
+  e->u.dist.n++;
+  if (e->u.dist.index) {
+    uint32_t cap = e->u.dist.index_cap, s = (uint32_t)h & (cap - 1);
+    while (e->u.dist.index[s]) s = (s + 1) & (cap - 1);
+    e->u.dist.index[s] = e->u.dist.n;
+  }
   e->dead_at = bucket_start(e->u.dist.newest + KEEP, e->window_ns);
   return true;
 }
@@ -541,7 +601,7 @@ static int counter_op(cursor *c, store_counter_op *op, bool read) {
   char kind = op->mode == STORE_DISTINCT ? ENT_DISTINCT : ENT_SUM;
   int64_t id = store_bucket(c->now, op->window_ns);
   entry *e = cursor_at(c, op->key, op->key_len, op->add);
-  item *it = e ? entry_item(e, kind, op->id, op->add, op->window_ns) : NULL;
+  item *it = e ? entry_item(c->ms, e, kind, op->id, op->add, op->window_ns) : NULL;
   if (op->add) {
     if (!it) return out_of_memory(c->r);
     bool ok = kind == ENT_SUM ? sum_add(it, id, op->amount) : dist_add(it, id, op->member, op->member_len);
@@ -559,7 +619,7 @@ static int mem_begin(store_session *ss, int64_t now, store_counter_op *ops, size
   for (size_t i = 0; i < nops && rc == 0; i++) rc = counter_op(&c, &ops[i], true);
   for (size_t i = 0; i < nsusp && rc == 0; i++) {
     entry *e = cursor_at(&c, susp[i].key, susp[i].key_len, false);
-    item *it = e ? entry_item(e, ENT_SUSPENSION, susp[i].rule, false, 0) : NULL;
+    item *it = e ? entry_item(c.ms, e, ENT_SUSPENSION, susp[i].rule, false, 0) : NULL;
     susp[i].active = it && it->u.susp.start <= now && now < it->u.susp.until;
   }
   cursor_release(&c);
@@ -577,7 +637,7 @@ static int mem_commit(store_session *ss, int64_t now, const store_counter_op *op
   }
   for (size_t i = 0; i < nsusp && rc == 0; i++) {
     entry *e = cursor_at(&c, susp[i].key, susp[i].key_len, true);
-    item *it = e ? entry_item(e, ENT_SUSPENSION, susp[i].rule, true, 0) : NULL;
+    item *it = e ? entry_item(c.ms, e, ENT_SUSPENSION, susp[i].rule, true, 0) : NULL;
     if (!it) {
       rc = out_of_memory(r);
       break;
@@ -616,6 +676,9 @@ static void mem_destroy(store *s) {
     free(sh->slots);
     pthread_mutex_destroy(&sh->lock);
   }
+  for (size_t i = 0; i < ms->nids; i++) free(ms->ids[i]);
+  free(ms->ids);
+  pthread_mutex_destroy(&ms->ids_lock);
   free(ms);
 }
 
@@ -631,6 +694,10 @@ store *store_memory_new(size_t max_keys) {
   ms->base.refs = 1;
   ms->max_keys = max_keys;
   ms->nshards = nshards;
+  if (pthread_mutex_init(&ms->ids_lock, NULL) != 0) {
+    free(ms);
+    return NULL;
+  }
   for (size_t i = 0; i < nshards; i++) {
     shard *sh = &ms->shards[i];
     sh->nslots = 64;
