@@ -215,8 +215,9 @@ static uint8_t extern_kind(const type *t) {
   }
 }
 
-/* The program's entry for pf->externs[index]: only the externs a program
- * calls are in its table, so only those are bound when it loads. */
+/* The program's entry for pf->externs[index]. Every extern the policy file
+ * declares is in the table (SPEC 6: its library is opened when the program
+ * is prepared, used or not); a module's, only when called. */
 static uint32_t add_extern(cg *g, int index) {
   const extern_decl *x = &g->pf->externs[index];
   if (!g->extern_slot) {
@@ -981,6 +982,8 @@ bool codegen_policy(const policy_file *pf, arena *a, diag_list *d, clause_progra
     }
   }
   uint32_t temps = g->next_reg;
+  for (int i = 0; i < pf->nexterns; i++)
+    if (!pf->externs[i].module) add_extern(g, i);
 
   p->nrules = (uint32_t)pf->nrules;
   p->rules = arena_alloc(a, (pf->nrules ? pf->nrules : 1) * sizeof(prog_rule));
