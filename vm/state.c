@@ -152,16 +152,21 @@ bool state_begin(clause_vm *vm) {
     st->susp_rule[nsusp++] = r;
   }
 
+  bool down = false;
   if (!st->session) {
     char err[256] = "no state store";
     if (p->store) st->session = store_open_session(p->store, err, sizeof err);
     if (!st->session) {
       if (store_failed(vm, err)) return true;
-      nops = nsusp = 0;
+      down = true;
     }
   }
-  if ((nops || nsusp) && store_begin(st->session, st->now_ns, st->ops, nops, st->susp, nsusp, &rep) != 0) {
+  if (!down && (nops || nsusp) &&
+      store_begin(st->session, st->now_ns, st->ops, nops, st->susp, nsusp, &rep) != 0) {
     if (store_failed(vm, rep.message)) return true;
+    down = true;
+  }
+  if (down) { /* on_store_error allow: counters read 0, no suspension holds */
     for (size_t k = 0; k < nops; k++) st->ops[k].value = 0;
     nsusp = 0;
   }
