@@ -1,0 +1,1 @@
+compile examples/seed/terms.clause -o "$CLAUSE_BUILDDIR/seed-state.clb" && clause check "$CLAUSE_BUILDDIR/seed-state.clb" --traffic examples/seed/traffic.jsonl --expect | grep -E "^(  suspend|  throttle|expectations)"
