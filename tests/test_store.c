@@ -516,16 +516,42 @@ static void test_redis_keys(void **state) {
   add_at(ss, "rpm/c/60000000000", "k:1", MIN, T0, 4);
   suspend(ss, "r:x", "k", 1, T0, T0 + 10 * SEC);
   assert_int_equal(sum_at(ss, "rpm/c/60000000000", "k:1", MIN, T0), 4); /* reads the replies */
+  assert_int_equal(distinct_at(ss, "ips/d/60000000000", "k", MIN, T0, "a"), 1);
+  long long b = (long long)store_bucket(T0, MIN);
+  char bucket[32];
+  snprintf(bucket, sizeof bucket, "%lld", b);
   redisContext *c = raw_connect();
-  redisReply *rep = redisCommand(c, "GET %sc:rpm/c/60000000000:k:1:%lld", prefix,
-                                 (long long)store_bucket(T0, MIN));
-  assert_int_equal(rep->type, REDIS_REPLY_STRING);
-  assert_string_equal(rep->str, "4");
+  /* A sum: one hash, its bucket, the newest bucket and the cached reading. */
+  redisReply *rep = redisCommand(c, "HMGET %sh:rpm/c/60000000000:k:1 %s nb cb cs", prefix, bucket);
+  assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+  assert_int_equal(rep->elements, 4);
+  assert_string_equal(rep->element[0]->str, "4");
+  assert_string_equal(rep->element[1]->str, bucket);
+  assert_string_equal(rep->element[2]->str, bucket);
+  assert_string_equal(rep->element[3]->str, "4");
   freeReplyObject(rep);
-  rep = redisCommand(c, "PTTL %sc:rpm/c/60000000000:k:1:%lld", prefix,
-                     (long long)store_bucket(T0, MIN));
+  rep = redisCommand(c, "PTTL %sh:rpm/c/60000000000:k:1", prefix);
   assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
   assert_true(rep->integer > 60000 && rep->integer <= 62000); /* a window, a bucket, 1 s */
+  freeReplyObject(rep);
+  /* A distinct counter: its bucket, and the cached window's union and
+   * bucket, the union outliving the bucket's record. */
+  rep = redisCommand(c, "PFCOUNT %sd:ips/d/60000000000:k:%s", prefix, bucket);
+  assert_int_equal(rep->integer, 1);
+  freeReplyObject(rep);
+  rep = redisCommand(c, "GET %sd:ips/d/60000000000:k:m", prefix);
+  assert_int_equal(rep->type, REDIS_REPLY_STRING);
+  assert_string_equal(rep->str, bucket);
+  freeReplyObject(rep);
+  rep = redisCommand(c, "PTTL %sd:ips/d/60000000000:k:m", prefix);
+  long long ttl_m = rep->integer;
+  freeReplyObject(rep);
+  rep = redisCommand(c, "PTTL %sd:ips/d/60000000000:k:u", prefix);
+  assert_true(ttl_m > 60000 && ttl_m <= 62000);
+  assert_true(rep->integer > ttl_m && rep->integer <= 63000);
+  freeReplyObject(rep);
+  rep = redisCommand(c, "PTTL %sd:ips/d/60000000000:k:%s", prefix, bucket);
+  assert_true(rep->integer > 60000 && rep->integer <= 62000);
   freeReplyObject(rep);
   rep = redisCommand(c, "GET %ss:3:r:x:k", prefix);
   assert_int_equal(rep->type, REDIS_REPLY_STRING);
@@ -569,7 +595,7 @@ static void test_redis_failed_write(void **state) {
   fresh_prefix(prefix, sizeof prefix);
   store *s = open_redis(prefix, PATIENT);
   store_session *ss = session(s);
-  raw_command("SET %sc:f/c/1:k:%lld not-a-number", prefix, (long long)store_bucket(T0, MIN));
+  raw_command("HSET %sh:f/c/1:k %lld not-a-number", prefix, (long long)store_bucket(T0, MIN));
   add_at(ss, "f/c/1", "k", MIN, T0, 1);
   notices[0] = '\0';
   store_counter_op op = sum_op("g/c/1", "k", MIN, 1);
@@ -774,7 +800,7 @@ static void test_redis_db(void **state) {
   redisContext *c = raw_connect();
   redisReply *rep = redisCommand(c, "SELECT 3");
   freeReplyObject(rep);
-  rep = redisCommand(c, "EXISTS %sc:db/c/1:k:%lld", prefix, (long long)store_bucket(T0, MIN));
+  rep = redisCommand(c, "HEXISTS %sh:db/c/1:k %lld", prefix, (long long)store_bucket(T0, MIN));
   assert_int_equal(rep->integer, 1);
   freeReplyObject(rep);
   redisFree(c);

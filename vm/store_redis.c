@@ -10,20 +10,30 @@
  * Keys (PREFIX is the prefix, KEY the counter's or suspension's key bytes,
  * any bytes at all):
  *
- *   PREFIX c:ID:KEY:BUCKET   a sum counter's bucket (a string for INCRBY)
+ *   PREFIX h:ID:KEY          a sum counter: a hash of its buckets' sums
+ *                            and a cached reading (see the script)
  *   PREFIX d:ID:KEY:BUCKET   a distinct counter's bucket (a HyperLogLog)
+ *   PREFIX d:ID:KEY:u        the union of the buckets of a cached window
+ *   PREFIX d:ID:KEY:m        the bucket whose window that union is
  *   PREFIX s:N:RULE:KEY      a suspension: "START UNTIL" in ns, decimal;
  *                            N is RULE's length, as rule ids may hold ':'
  *
  * Counter ids never hold ':' (the VM builds them from names, kinds and
- * windows; begin refuses one that does), and BUCKET is a decimal without
- * ':', so KEY is what lies between and no two counters share a key.
- * Buckets expire one window and one bucket after their last write, in real
- * time; that only reclaims memory: readings never look past the 60 buckets
- * that end with now's, and a suspension holds for the request times inside
- * its stored interval, so replayed (historical) traffic behaves as live
- * traffic does (as long as it is not replayed slower than it happened, as
- * expiry runs on the server's clock).
+ * windows; begin refuses one that does), so a sum's KEY is all that
+ * follows ID, and a distinct counter's KEY lies between ID and the last
+ * ':', whose last part (a decimal BUCKET, u or m) says what the key holds:
+ * no two counters share a key. (Sums used to be strings under
+ * c:ID:KEY:BUCKET; the new letter keeps an older process sharing the
+ * server from meeting a hash where it expects a string.)
+ *
+ * Counters expire a window and a bucket after they were last written, in
+ * real time; that only reclaims memory: readings never look past the 60
+ * buckets that end with now's, and a suspension holds for the request
+ * times inside its stored interval, so replayed (historical) traffic
+ * behaves as live traffic does (as long as it is not replayed slower than
+ * it happened, as expiry runs on the server's clock). As in the memory
+ * store, a sum forgets buckets more than two windows behind its newest:
+ * readings up to a window behind the newest event are exact.
  *
  * One request costs one awaited round trip. begin sends one EVALSHA of the
  * script below (loaded once per connection with SCRIPT LOAD), which adds,
@@ -70,71 +80,209 @@
 #define MAX_PENDING 1024               /* unread commit replies before commit waits */
 /* A TTL never needs to be longer; Redis refuses expiry times that overflow. */
 #define MAX_TTL_MS (100ll * 366 * 24 * 3600 * 1000)
-/* Lua numbers are doubles: bucket indices are exact below 2^53. */
-#define MAX_EXACT_BUCKET ((1ll << 53) - BUCKETS)
+/* Lua numbers are doubles: bucket indices are exact below 2^53, and the
+ * script reaches two windows back from one. */
+#define MAX_EXACT_BUCKET ((1ll << 53) - 4 * BUCKETS)
 
 /*
  * The script. ARGV[1] is '1' when the readings are wanted (begin), '0' for
  * commit; then five arguments per operation: KIND KEY BUCKET ARG TTL_MS.
  *
- *   S s   a sum counter: add ARG to bucket BUCKET (S) or only read (s)
- *   D d   a distinct counter: add the member ARG (D) or only read (d)
+ *   S s   a sum counter (KEY: its hash): add ARG to bucket BUCKET (S) or
+ *         only read (s)
+ *   D d   a distinct counter (KEY ends with ':'): add the member ARG (D) or
+ *         only read (d)
  *   g     fetch the suspension record at KEY
  *   P     store the suspension record ARG at KEY (replacing any other)
  *
- * For counters KEY ends with ':' and a bucket's key is KEY..BUCKET. Writes
- * come first, so each reading includes every event of the request. A sum
- * reading is the sum of the 60 buckets [BUCKET-59, BUCKET] when every
- * bucket has at most 13 digits (60 of them stay below 2^53, exact in a
- * double), else the 60 values themselves, summed exactly in C. INCRBY
- * refuses to overflow; the bucket then saturates at the int64 maximum.
+ * Writes come first, so each reading includes every event of the request.
+ * Readings are cached so that a hot key costs a few commands, not 60 keys:
+ *
+ * Sums. The hash has a field per bucket (its decimal index) holding the
+ * bucket's sum, nb (the newest bucket) and the cached reading: cs, the sum
+ * of the buckets (cb-60, cb]. A reading at cb is one HMGET. A reading at
+ * another bucket slides the cached window there, fetching only the
+ * buckets that enter and leave it (two for a key read once per bucket),
+ * or sums the 60 afresh when the cache is more than 30 buckets off (a
+ * slide would fetch more) or saturated (what leaves it is unknown). An add
+ * into a bucket inside the cached window adds to cs too, so cs is always
+ * the sum of the buckets present in its window. The cache only moves
+ * forward: a reading behind it (time going backwards) is computed but
+ * leaves it, so that gateways whose clocks differ a little do not make it
+ * slide back and forth across a bucket boundary. When a bucket newer than
+ * nb is first written, the buckets two windows behind it are deleted (as
+ * the memory store does; adds that far back are dropped), which keeps at
+ * most 120 bucket fields, and a cache whose window held some is dropped.
+ *
+ * Exactness: sums are added in Redis (HINCRBY, 64 bits); one that would
+ * overflow saturates at the int64 maximum. Lua numbers are doubles, exact
+ * below 2^53, so Lua adds bucket sums in two parts, the digits above the
+ * last nine and the last nine, exact for any 121 int64 values, and writes
+ * the total as a decimal string, the int64 maximum when it saturates.
+ *
+ * Distinct counters keep a HyperLogLog per bucket, KEY..BUCKET: a window
+ * is the union of 60. The cache: KEY..u holds the union of the window
+ * ending with the bucket that KEY..m names, built with PFMERGE when a
+ * reading comes at a newer bucket; a member whose PFADD changed its
+ * bucket's HyperLogLog inside that window is added to the union too (a
+ * PFADD that changes nothing in the bucket changes nothing in the union).
+ * A reading at that bucket is then a PFCOUNT of one key, whose count Redis
+ * keeps until its registers change; the estimate is the one PFCOUNT of
+ * the 60 keys gives (the registers are the same). The union outlives KEY..m
+ * by a second, so that KEY..m never names a union that expired. A reading
+ * behind the cache counts the 60 keys.
+ *
+ * Expiry: a hash, or a HyperLogLog, gets its TTL when one of its buckets
+ * is first written: a bucket is read until a window after it starts, so a
+ * window and a bucket (and a second for the clocks' differences) from then
+ * is enough, and later adds to that bucket need not renew it.
  */
 static const char SCRIPT[] =
-  "local read = ARGV[1] == '1'\n"
+  "local call, pcall, fmt, sub = redis.call, redis.pcall, string.format, string.sub\n"
+  "local W, KEEP, MAX = 60, 120, '9223372036854775807'\n"
+  "\n"
+  "local function incr(h, f, a)\n"
+  "  local r = pcall('HINCRBY', h, f, a)\n"
+  "  if type(r) == 'table' and r.err then\n"
+  "    if not string.find(r.err, 'overflow', 1, true) then return nil, r end\n"
+  "    call('HSET', h, f, MAX)\n"
+  "    return nil\n"
+  "  end\n"
+  "  return r\n"
+  "end\n"
+  "\n"
+  "local function sum_add(h, f, a, ttl)\n"
+  "  local b, m = tonumber(f), call('HMGET', h, 'nb', 'cb')\n"
+  "  local nb, cb = tonumber(m[1]), tonumber(m[2])\n"
+  "  if nb and b <= nb - KEEP then return end\n"
+  "  local r, err = incr(h, f, a)\n"
+  "  if err then return err end\n"
+  "  if r == tonumber(a) then\n"
+  "    call('PEXPIRE', h, ttl)\n"
+  "    if not nb or b > nb then\n"
+  "      call('HSET', h, 'nb', f)\n"
+  "      if nb then\n"
+  "        local cut, gone = b - KEEP, {}\n"
+  "        for x = nb - KEEP + 1, math.min(cut, nb) do gone[#gone + 1] = fmt('%d', x) end\n"
+  "        if #gone > 0 then call('HDEL', h, unpack(gone)) end\n"
+  "        if cb and cb - W < cut then\n"
+  "          call('HDEL', h, 'cb', 'cs')\n"
+  "          cb = nil\n"
+  "        end\n"
+  "      end\n"
+  "    end\n"
+  "  end\n"
+  "  if cb and b <= cb and b > cb - W then\n"
+  "    local _, e = incr(h, 'cs', a)\n"
+  "    return e\n"
+  "  end\n"
+  "end\n"
+  "\n"
+  "local function sum_read(h, f)\n"
+  "  local m = call('HMGET', h, 'nb', 'cb', 'cs')\n"
+  "  local nb = tonumber(m[1])\n"
+  "  if not nb then return '0' end\n"
+  "  if m[2] == f then return m[3] end\n"
+  "  local b, cb, cs = tonumber(f), tonumber(m[2]), m[3]\n"
+  "  local v\n"
+  "  if b - nb >= W then\n"
+  "    v = '0'\n"
+  "  else\n"
+  "    local names, signs, nn, hi, lo = {}, {}, 0, 0, 0\n"
+  "    local d = cb and cs and cs ~= MAX and b - cb\n"
+  "    if d and d > -30 and d < 30 then\n"
+  "      local k, s = #cs, d > 0 and 1 or -1\n"
+  "      if k <= 9 then lo = tonumber(cs) else hi, lo = tonumber(sub(cs, 1, k - 9)), tonumber(sub(cs, k - 8)) end\n"
+  "      for x = math.min(b, cb) + 1, math.max(b, cb) do\n"
+  "        names[nn + 1], signs[nn + 1] = fmt('%d', x), s\n"
+  "        names[nn + 2], signs[nn + 2] = fmt('%d', x - W), -s\n"
+  "        nn = nn + 2\n"
+  "      end\n"
+  "    else\n"
+  "      for x = b - W + 1, math.min(b, nb) do\n"
+  "        nn = nn + 1\n"
+  "        names[nn], signs[nn] = fmt('%d', x), 1\n"
+  "      end\n"
+  "    end\n"
+  "    if nn > 0 then\n"
+  "      local vals = call('HMGET', h, unpack(names))\n"
+  "      for i = 1, nn do\n"
+  "        local x = vals[i]\n"
+  "        if x then\n"
+  "          local k, s = #x, signs[i]\n"
+  "          if k <= 9 then\n"
+  "            lo = lo + s * tonumber(x)\n"
+  "          else\n"
+  "            hi, lo = hi + s * tonumber(sub(x, 1, k - 9)), lo + s * tonumber(sub(x, k - 8))\n"
+  "          end\n"
+  "        end\n"
+  "      end\n"
+  "    end\n"
+  "    local c = math.floor(lo / 1e9)\n"
+  "    hi, lo = hi + c, lo - c * 1e9\n"
+  "    if hi < 0 then return redis.error_reply('counter ' .. h .. ': cached sum below zero') end\n"
+  "    if hi > 9223372036 or (hi == 9223372036 and lo >= 854775807) then\n"
+  "      v = MAX\n"
+  "    elseif hi == 0 then\n"
+  "      v = fmt('%d', lo)\n"
+  "    else\n"
+  "      v = fmt('%d%09d', hi, lo)\n"
+  "    end\n"
+  "  end\n"
+  "  if not cb or b > cb then call('HSET', h, 'cb', f, 'cs', v) end\n"
+  "  return v\n"
+  "end\n"
+  "\n"
+  "local function dist_add(k, f, b, member, ttl)\n"
+  "  if call('PFADD', k .. f, member) == 1 then\n"
+  "    call('PEXPIRE', k .. f, ttl)\n"
+  "    local cb = tonumber(call('GET', k .. 'm'))\n"
+  "    if cb and b <= cb and b > cb - W then call('PFADD', k .. 'u', member) end\n"
+  "  end\n"
+  "end\n"
+  "\n"
+  "local function dist_read(k, f, ttl)\n"
+  "  local m = call('GET', k .. 'm')\n"
+  "  if m == f then return call('PFCOUNT', k .. 'u') end\n"
+  "  local b, names = tonumber(f), {}\n"
+  "  for d = 0, W - 1 do names[d + 1] = k .. fmt('%d', b - d) end\n"
+  "  local cb = tonumber(m)\n"
+  "  if cb and b < cb then return call('PFCOUNT', unpack(names)) end\n"
+  "  if call('EXISTS', unpack(names)) == 0 then return 0 end\n"
+  "  local u = k .. 'u'\n"
+  "  call('DEL', u)\n"
+  "  call('PFMERGE', u, unpack(names))\n"
+  "  call('PEXPIRE', u, fmt('%d', tonumber(ttl) + 1000))\n"
+  "  call('SET', k .. 'm', f, 'PX', ttl)\n"
+  "  return call('PFCOUNT', u)\n"
+  "end\n"
+  "\n"
   "local n = (#ARGV - 1) / 5\n"
   "for i = 0, n - 1 do\n"
   "  local j = 2 + 5 * i\n"
   "  local kind, key = ARGV[j], ARGV[j + 1]\n"
   "  if kind == 'S' then\n"
-  "    local k = key .. ARGV[j + 2]\n"
-  "    local r = redis.pcall('INCRBY', k, ARGV[j + 3])\n"
-  "    if type(r) == 'table' and r.err then\n"
-  "      if not string.find(r.err, 'overflow', 1, true) then return r end\n"
-  "      redis.call('SET', k, '9223372036854775807')\n"
-  "    end\n"
-  "    redis.call('PEXPIRE', k, ARGV[j + 4])\n"
+  "    local e = sum_add(key, ARGV[j + 2], ARGV[j + 3], ARGV[j + 4])\n"
+  "    if e then return e end\n"
   "  elseif kind == 'D' then\n"
-  "    local k = key .. ARGV[j + 2]\n"
-  "    redis.call('PFADD', k, ARGV[j + 3])\n"
-  "    redis.call('PEXPIRE', k, ARGV[j + 4])\n"
+  "    dist_add(key, ARGV[j + 2], tonumber(ARGV[j + 2]), ARGV[j + 3], ARGV[j + 4])\n"
   "  elseif kind == 'P' then\n"
-  "    redis.call('SET', key, ARGV[j + 3], 'PX', ARGV[j + 4])\n"
+  "    call('SET', key, ARGV[j + 3], 'PX', ARGV[j + 4])\n"
   "  end\n"
   "end\n"
-  "if not read then return 0 end\n"
+  "if ARGV[1] ~= '1' then return 0 end\n"
   "local out = {}\n"
   "for i = 0, n - 1 do\n"
   "  local j = 2 + 5 * i\n"
   "  local kind, key = ARGV[j], ARGV[j + 1]\n"
   "  if kind == 'g' then\n"
-  "    out[i + 1] = redis.call('GET', key)\n"
+  "    out[i + 1] = call('GET', key)\n"
+  "  elseif kind == 'S' or kind == 's' then\n"
+  "    local v = sum_read(key, ARGV[j + 2])\n"
+  "    if type(v) == 'table' then return v end\n"
+  "    out[i + 1] = v\n"
   "  else\n"
-  "    local b, keys = tonumber(ARGV[j + 2]), {}\n"
-  "    for d = 0, 59 do keys[d + 1] = key .. string.format('%d', b - d) end\n"
-  "    if kind == 'S' or kind == 's' then\n"
-  "      local v = redis.call('MGET', unpack(keys))\n"
-  "      local sum = 0\n"
-  "      for d = 1, 60 do\n"
-  "        local x = v[d]\n"
-  "        if x then\n"
-  "          if #x > 13 then sum = nil break end\n"
-  "          sum = sum + tonumber(x)\n"
-  "        end\n"
-  "      end\n"
-  "      out[i + 1] = sum or v\n"
-  "    else\n"
-  "      out[i + 1] = redis.call('PFCOUNT', unpack(keys))\n"
-  "    end\n"
+  "    out[i + 1] = dist_read(key, ARGV[j + 2], ARGV[j + 4])\n"
   "  end\n"
   "end\n"
   "return out\n";
@@ -418,17 +566,20 @@ static void put_evalsha_head(redis_session *s, size_t nops, bool read) {
   put_arg(b, read ? "1" : "0", 1);
 }
 
-/* A counter's key up to its bucket: PREFIX c:ID:KEY: (d: for distinct). */
+/* A counter's key: a sum's hash, PREFIX h:ID:KEY, or what a distinct
+ * counter's keys start with, PREFIX d:ID:KEY: (the script appends). */
 static void put_counter_key(redis_session *s, const store_counter_op *op) {
   redis_store *st = store_of(s);
   size_t id_len = strlen(op->id);
-  put_count(&s->cmd, '$', (int64_t)(st->prefix_len + 2 + id_len + 1 + op->key_len + 1));
+  bool dist = op->mode == STORE_DISTINCT;
+  put_count(&s->cmd, '$', (int64_t)(st->prefix_len + 2 + id_len + 1 + op->key_len + dist));
   buf_put(&s->cmd, st->prefix, st->prefix_len);
-  buf_put(&s->cmd, op->mode == STORE_DISTINCT ? "d:" : "c:", 2);
+  buf_put(&s->cmd, dist ? "d:" : "h:", 2);
   buf_put(&s->cmd, op->id, id_len);
   buf_put(&s->cmd, ":", 1);
   buf_put(&s->cmd, op->key, op->key_len);
-  buf_put(&s->cmd, ":\r\n", 3);
+  if (dist) buf_put(&s->cmd, ":", 1);
+  buf_put(&s->cmd, "\r\n", 2);
 }
 
 /* A suspension's key: PREFIX s:N:RULE:KEY. */
@@ -574,21 +725,9 @@ static bool parse_i64(const char *s, size_t n, int64_t *out) {
   return true;
 }
 
+/* A sum comes as a decimal string: Lua cannot hold every int64. */
 static bool read_sum(const redisReply *e, int64_t *value) {
-  if (e->type == REDIS_REPLY_INTEGER) {
-    *value = e->integer;
-    return e->integer >= 0;
-  }
-  if (e->type != REDIS_REPLY_ARRAY || e->elements != BUCKETS) return false;
-  int64_t total = 0, v;
-  for (size_t i = 0; i < e->elements; i++) {
-    const redisReply *x = e->element[i];
-    if (x->type == REDIS_REPLY_NIL) continue;
-    if (x->type != REDIS_REPLY_STRING || !parse_i64(x->str, x->len, &v) || v < 0) return false;
-    total = total > INT64_MAX - v ? INT64_MAX : total + v;
-  }
-  *value = total;
-  return true;
+  return e->type == REDIS_REPLY_STRING && parse_i64(e->str, e->len, value) && *value >= 0;
 }
 
 static bool read_suspension(const redisReply *e, int64_t now_ns, bool *active) {
