@@ -292,6 +292,15 @@ static void test_saturation(void **state) {
   add_at(f.ss, id, "two", MIN, T0, INT64_MAX);
   add_at(f.ss, id, "two", MIN, T0 + SEC, 1);
   assert_int_equal(sum_at(f.ss, id, "two", MIN, T0 + SEC), INT64_MAX);
+  /* Leaving the window: what a saturated reading held is unknown, so the
+   * next one is not slid from it. */
+  assert_int_equal(sum_at(f.ss, id, "two", MIN, T0 + 59 * SEC), INT64_MAX);
+  assert_int_equal(sum_at(f.ss, id, "two", MIN, T0 + 60 * SEC), 1);
+  int64_t third = INT64_MAX / 3 + 1000;
+  for (int i = 0; i < 3; i++) add_at(f.ss, id, "three", MIN, T0 + i * SEC, third);
+  assert_int_equal(sum_at(f.ss, id, "three", MIN, T0 + 59 * SEC), INT64_MAX);
+  assert_int_equal(sum_at(f.ss, id, "three", MIN, T0 + 60 * SEC), 2 * third);
+  assert_int_equal(sum_at(f.ss, id, "three", MIN, T0 + 61 * SEC), third);
   int64_t big = 4503599627370497; /* 2^52 + 1: two of them are not a double */
   add_at(f.ss, id, "big", MIN, T0, big);
   add_at(f.ss, id, "big", MIN, T0 + SEC, big);
@@ -338,6 +347,194 @@ static void test_distinct(void **state) {
     assert_int_equal(n, 1000);
   else if (n < 980 || n > 1020)
     fail_msg("distinct estimate %lld is not within 2%% of 1000", (long long)n);
+  close_fixture(&f);
+}
+
+/* The last reading of a key is cached (in both stores): adds into its
+ * window, before and after it, readings behind it, and buckets leaving it
+ * must all show at once. */
+static void test_cached_readings(void **state) {
+  fixture f = open_fixture(KIND);
+  const char *id = "cache/c/60000000000";
+  int64_t t = T0 + 100 * SEC;
+  add_at(f.ss, id, "k", MIN, t - 59 * SEC, 1000); /* the first bucket of t's window */
+  add_at(f.ss, id, "k", MIN, t, 1);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t), 1001);
+  /* At the same bucket, after adds: later in it (read), earlier in the
+   * window (read), in the next bucket and just before the window (not). */
+  add_at(f.ss, id, "k", MIN, t + 999999999, 2);
+  add_at(f.ss, id, "k", MIN, t - 30 * SEC, 20);
+  add_at(f.ss, id, "k", MIN, t + SEC, 300);
+  add_at(f.ss, id, "k", MIN, t - 60 * SEC, 4000);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t), 1023);
+  store_counter_op op = sum_op(id, "k", MIN, 5); /* adds and reads at the cached bucket */
+  begin_ok(f.ss, t + 10, &op, 1, NULL, 0);
+  assert_int_equal(op.value, 1028);
+  /* A bucket on: t - 59 s leaves, t + 1 s enters. */
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + SEC), 28 + 300);
+  /* Time goes back: readings behind the cache, an add behind it. */
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t), 1028);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t - SEC), 4000 + 1000 + 20);
+  add_at(f.ss, id, "k", MIN, t - SEC, 7);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + SEC), 28 + 300 + 7);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t - SEC), 4000 + 1000 + 20 + 7);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + SEC), 28 + 300 + 7);
+  /* Buckets age out, one step at a time and then all at once. */
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 29 * SEC), 28 + 300 + 7);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 30 * SEC), 8 + 300 + 7);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 58 * SEC), 8 + 300 + 7);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 59 * SEC), 8 + 300);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 60 * SEC), 300);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 61 * SEC), 0);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 200 * SEC), 0);
+  add_at(f.ss, id, "k", MIN, t + 200 * SEC, 9);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 200 * SEC), 9);
+
+  /* A key first written more than two windows ahead of the cached reading
+   * drops the buckets that far behind it, some of them in the cached
+   * window: the next reading must not slide from that cache. */
+  const char *p = "prune/c/60000000000";
+  add_at(f.ss, p, "k", MIN, t - 59 * SEC, 1000);
+  add_at(f.ss, p, "k", MIN, t, 1);
+  assert_int_equal(sum_at(f.ss, p, "k", MIN, t), 1001);
+  add_at(f.ss, p, "k", MIN, t + 61 * SEC, 5);
+  assert_int_equal(sum_at(f.ss, p, "k", MIN, t + SEC), 1);
+  assert_int_equal(sum_at(f.ss, p, "k", MIN, t + 61 * SEC), 5);
+
+  /* Distinct: members added at the cached bucket, behind it, after it. */
+  const char *d = "cache/d/60000000000";
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t - 59 * SEC, "a"), 1);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t, "b"), 2);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t, "b"), 2);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t, "c"), 3);
+  store_counter_op late = distinct_op(d, "k", MIN, "d", 1);
+  commit_ok(f.ss, t - 10 * SEC, &late, 1, NULL, 0);
+  late.member = "e";
+  commit_ok(f.ss, t + SEC, &late, 1, NULL, 0);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t, NULL), 4);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t - SEC, NULL), 2); /* behind the cache */
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t, NULL), 4);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t + SEC, NULL), 4); /* a leaves, e enters */
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t + 50 * SEC, NULL), 3);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t + 60 * SEC, "b"), 2);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t + 200 * SEC, NULL), 0);
+  close_fixture(&f);
+}
+
+/* A small deterministic generator for the randomized cases. */
+static uint64_t rng_state;
+
+static uint64_t rng(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+static int64_t rng_below(int64_t n) {
+  return (int64_t)(rng() % (uint64_t)n);
+}
+
+/* The next request time of a randomized case: mostly small steps forward,
+ * some leaps across a part of the window or all of it, some steps back;
+ * never more than a window behind the newest time (what both stores keep
+ * exactly). */
+static int64_t next_time(int64_t now, int64_t *newest) {
+  int64_t r = rng_below(100);
+  if (r < 45)
+    now += rng_below(3 * SEC / 2);
+  else if (r < 55)
+    now += 25 * SEC + rng_below(10 * SEC);
+  else if (r < 60)
+    now += 55 * SEC + rng_below(10 * SEC);
+  else if (r < 75)
+    now -= rng_below(40 * SEC);
+  int64_t floor = (store_bucket(*newest, MIN) - 59) * SEC; /* buckets are whole seconds */
+  if (now < floor) now = floor;
+  if (now > *newest) *newest = now;
+  return now;
+}
+
+/* Sums against a brute-force oracle: adds in begin and in commit, readings,
+ * time jumping about, big amounts and saturation. */
+static void test_sums_random(void **state) {
+  enum { STEPS = 1500 };
+  static int64_t ev_bucket[STEPS], ev_amount[STEPS];
+  fixture f = open_fixture(KIND);
+  const char *id = "rand/c/60000000000";
+  int nev = 0;
+  int64_t now = T0, newest = T0;
+  rng_state = 0x9e3779b97f4a7c15u;
+  for (int i = 0; i < STEPS; i++) {
+    now = next_time(now, &newest);
+    int64_t r = rng_below(1000), amount;
+    if (r < 25) /* three in a window saturate it */
+      amount = INT64_MAX / 3 + rng_below(1000);
+    else if (r < 60)
+      amount = (1ll << 52) + rng_below(1ll << 40);
+    else
+      amount = 1 + rng_below(1000);
+    int64_t b = store_bucket(now, MIN), want = 0;
+    int kind = (int)rng_below(3); /* 0: commit adds, 1: begin adds and reads, 2: begin reads */
+    if (kind < 2) {
+      ev_bucket[nev] = b;
+      ev_amount[nev++] = amount;
+    }
+    for (int e = 0; e < nev; e++)
+      if (ev_bucket[e] > b - 60 && ev_bucket[e] <= b)
+        want = want > INT64_MAX - ev_amount[e] ? INT64_MAX : want + ev_amount[e];
+    store_counter_op op = sum_op(id, "k", MIN, kind < 2 ? amount : 0);
+    if (kind == 0) {
+      commit_ok(f.ss, now, &op, 1, NULL, 0);
+      continue;
+    }
+    begin_ok(f.ss, now, &op, 1, NULL, 0);
+    if (op.value != want)
+      fail_msg("step %d (bucket %lld, %s): read %lld, want %lld", i, (long long)(b - T0 / SEC),
+               kind == 1 ? "add and read" : "read", (long long)op.value, (long long)want);
+  }
+  close_fixture(&f);
+}
+
+/* Distinct counts against a brute-force oracle, over a few dozen members
+ * (few enough that the HyperLogLog estimate is exact). */
+static void test_distinct_random(void **state) {
+  enum { STEPS = 1500, MEMBERS = 40 };
+  static int64_t ev_bucket[STEPS];
+  static int ev_member[STEPS];
+  fixture f = open_fixture(KIND);
+  const char *id = "rand/d/60000000000";
+  int nev = 0;
+  int64_t now = T0, newest = T0;
+  rng_state = 0x2545f4914f6cdd1du;
+  for (int i = 0; i < STEPS; i++) {
+    now = next_time(now, &newest);
+    int member = (int)rng_below(MEMBERS);
+    char name[16];
+    snprintf(name, sizeof name, "member-%d", member);
+    int64_t b = store_bucket(now, MIN);
+    int kind = (int)rng_below(3); /* 0: commit adds, 1: begin adds and reads, 2: begin reads */
+    if (kind < 2) {
+      ev_bucket[nev] = b;
+      ev_member[nev++] = member;
+    }
+    bool seen[MEMBERS] = {false};
+    int64_t want = 0;
+    for (int e = 0; e < nev; e++)
+      if (ev_bucket[e] > b - 60 && ev_bucket[e] <= b && !seen[ev_member[e]]) {
+        seen[ev_member[e]] = true;
+        want++;
+      }
+    store_counter_op op = distinct_op(id, "k", MIN, kind < 2 ? name : NULL, strlen(name));
+    if (kind == 0) {
+      commit_ok(f.ss, now, &op, 1, NULL, 0);
+      continue;
+    }
+    begin_ok(f.ss, now, &op, 1, NULL, 0);
+    if (op.value != want)
+      fail_msg("step %d (bucket %lld, %s): read %lld, want %lld", i, (long long)(b - T0 / SEC),
+               kind == 1 ? "add and read" : "read", (long long)op.value, (long long)want);
+  }
   close_fixture(&f);
 }
 
@@ -825,6 +1022,9 @@ int main(void) {
     BOTH(test_time_backwards),
     BOTH(test_saturation),
     BOTH(test_distinct),
+    BOTH(test_cached_readings),
+    BOTH(test_sums_random),
+    BOTH(test_distinct_random),
     BOTH(test_suspension),
     BOTH(test_binary_keys),
     BOTH(test_isolation),
