@@ -401,6 +401,17 @@ static void test_cached_readings(void **state) {
   assert_int_equal(sum_at(f.ss, p, "k", MIN, t + SEC), 1);
   assert_int_equal(sum_at(f.ss, p, "k", MIN, t + 61 * SEC), 5);
 
+  /* A reading one bucket on from the cached one, where the bucket that
+   * leaves the window is the newest written until this request's add. */
+  const char *n = "newest/c/60000000000";
+  add_at(f.ss, n, "k", MIN, t, 7);
+  assert_int_equal(sum_at(f.ss, n, "k", MIN, t + 59 * SEC), 7);
+  op = sum_op(n, "k", MIN, 1);
+  begin_ok(f.ss, t + 60 * SEC, &op, 1, NULL, 0);
+  assert_int_equal(op.value, 1);
+  assert_int_equal(sum_at(f.ss, n, "k", MIN, t + 59 * SEC), 7);
+  assert_int_equal(sum_at(f.ss, n, "k", MIN, t + 60 * SEC), 1);
+
   /* Distinct: members added at the cached bucket, behind it, after it. */
   const char *d = "cache/d/60000000000";
   assert_int_equal(distinct_at(f.ss, d, "k", MIN, t - 59 * SEC, "a"), 1);
@@ -739,12 +750,13 @@ static void test_redis_keys(void **state) {
   char bucket[32];
   snprintf(bucket, sizeof bucket, "%lld", b);
   redisContext *c = raw_connect();
-  /* A sum: one hash, its bucket, the newest bucket and the cached reading. */
-  redisReply *rep = redisCommand(c, "HMGET %sh:rpm/c/60000000000:k:1 %s nb cb cs", prefix, bucket);
+  /* A sum: one hash, its newest bucket and that bucket's sum, and the
+   * cached reading. */
+  redisReply *rep = redisCommand(c, "HMGET %sh:rpm/c/60000000000:k:1 nb nv cb cs", prefix);
   assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
   assert_int_equal(rep->elements, 4);
-  assert_string_equal(rep->element[0]->str, "4");
-  assert_string_equal(rep->element[1]->str, bucket);
+  assert_string_equal(rep->element[0]->str, bucket);
+  assert_string_equal(rep->element[1]->str, "4");
   assert_string_equal(rep->element[2]->str, bucket);
   assert_string_equal(rep->element[3]->str, "4");
   freeReplyObject(rep);
@@ -832,6 +844,36 @@ static void test_redis_every_key_expires(void **state) {
   }
 }
 
+/* A sum's hash keeps at most two windows and a stride of buckets (and four
+ * fields of its own), however long a key lives and however it leaps. */
+static void test_redis_hash_bounded(void **state) {
+  (void)state;
+  char prefix[64];
+  fresh_prefix(prefix, sizeof prefix);
+  store *s = open_redis(prefix, PATIENT);
+  store_session *ss = session(s);
+  redisContext *c = raw_connect();
+  for (int i = 0; i < 400; i++) {
+    int64_t t = T0 + (i < 300 ? i : 300 + (i - 300) * 7) * SEC;
+    store_counter_op op = sum_op("b/c/60000000000", "k", MIN, 1);
+    begin_ok(ss, t, &op, 1, NULL, 0);
+    redisReply *rep = redisCommand(c, "HLEN %sh:b/c/60000000000:k", prefix);
+    if (rep->integer > 120 + 10 + 4) fail_msg("%lld fields after %d adds", rep->integer, i + 1);
+    freeReplyObject(rep);
+  }
+  /* A leap of more than two windows leaves no old bucket behind. */
+  add_at(ss, "b/c/60000000000", "j", MIN, T0, 1);
+  add_at(ss, "b/c/60000000000", "j", MIN, T0 + 500 * SEC, 1);
+  assert_int_equal(sum_at(ss, "b/c/60000000000", "j", MIN, T0 + 500 * SEC), 1);
+  redisReply *rep = redisCommand(c, "HEXISTS %sh:b/c/60000000000:j %lld", prefix,
+                                 (long long)store_bucket(T0, MIN));
+  assert_int_equal(rep->integer, 0);
+  freeReplyObject(rep);
+  redisFree(c);
+  store_close_session(ss);
+  store_unref(s);
+}
+
 /* The server forgot the script (SCRIPT FLUSH): begin loads it again and
  * sends again what was refused, a queued commit included. */
 static void test_redis_noscript(void **state) {
@@ -857,7 +899,7 @@ static void test_redis_failed_write(void **state) {
   fresh_prefix(prefix, sizeof prefix);
   store *s = open_redis(prefix, PATIENT);
   store_session *ss = session(s);
-  raw_command("HSET %sh:f/c/1:k %lld not-a-number", prefix, (long long)store_bucket(T0, MIN));
+  raw_command("HSET %sh:f/c/1:k nb %lld nv not-a-number", prefix, (long long)store_bucket(T0, MIN));
   add_at(ss, "f/c/1", "k", MIN, T0, 1);
   notices[0] = '\0';
   store_counter_op op = sum_op("g/c/1", "k", MIN, 1);
@@ -1062,7 +1104,7 @@ static void test_redis_db(void **state) {
   redisContext *c = raw_connect();
   redisReply *rep = redisCommand(c, "SELECT 3");
   freeReplyObject(rep);
-  rep = redisCommand(c, "HEXISTS %sh:db/c/1:k %lld", prefix, (long long)store_bucket(T0, MIN));
+  rep = redisCommand(c, "EXISTS %sh:db/c/1:k", prefix);
   assert_int_equal(rep->integer, 1);
   freeReplyObject(rep);
   redisFree(c);
@@ -1099,6 +1141,7 @@ int main(void) {
     cmocka_unit_test(test_redis_urls),
     cmocka_unit_test(test_redis_keys),
     cmocka_unit_test(test_redis_every_key_expires),
+    cmocka_unit_test(test_redis_hash_bounded),
     cmocka_unit_test(test_redis_noscript),
     cmocka_unit_test(test_redis_failed_write),
     cmocka_unit_test(test_redis_two_processes),

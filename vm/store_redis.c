@@ -105,25 +105,30 @@
  * Readings are cached so that a key costs a few commands, not 60 keys;
  * Lua's calls into Redis, not its arithmetic, are what costs.
  *
- * Sums. The hash has a field per bucket (its decimal index) holding the
- * bucket's sum, nb (the newest bucket) and the cached reading: cs, the sum
- * of the buckets (cb-60, cb]. One HMGET fetches nb, cb, cs, the bucket
- * added to and bucket OUT; one HSET writes what changed. A reading at cb
- * is cs. A reading one bucket later (a key read once per bucket) slides cs
- * by the bucket that enters and OUT, which leaves. A reading elsewhere
- * fetches the buckets that enter and leave the cached window, or sums the
- * 60 afresh when the cache is more than 30 buckets off (a slide would fetch
- * more) or saturated (what leaves it is unknown). An add into a bucket
- * inside the cached window adds to cs too, so cs is always the sum of the
- * buckets present in its window. The cache only moves forward: a reading
- * behind it (time going backwards) is computed but leaves it, so that
- * gateways whose clocks differ a little do not make it slide back and
- * forth across a bucket boundary.
+ * Sums. The hash has nb (the newest bucket), nv (its sum), a field per
+ * older bucket (its decimal index) holding that bucket's sum, and the
+ * cached reading: cs, the sum of the buckets (cb-60, cb]. nb's sum is in
+ * nv, a field written before any bucket's, so that the buckets a key adds
+ * to and reads most are found at the hash's start: Redis keeps small
+ * hashes as lists that it searches from the start, and a hash holds up to
+ * 130 buckets. One HMGET fetches nb, nv, cb, cs and bucket OUT; one HSET
+ * writes what changed. A reading at cb is cs, and an add to nb at cb adds
+ * to nv and cs. A reading one bucket after cb (a key read once per bucket)
+ * slides cs by the bucket that enters and OUT, which leaves. A reading
+ * elsewhere fetches the buckets that enter and leave the cached window, or
+ * sums the 60 afresh when the cache is more than 30 buckets off (a slide
+ * would fetch more) or saturated (what leaves it is unknown). An add into
+ * a bucket inside the cached window adds to cs too, so cs is always the
+ * sum of the buckets in its window. The cache only moves forward: a
+ * reading behind it (time going backwards) is computed but leaves it, so
+ * that gateways whose clocks differ a little do not make it slide back
+ * and forth across a bucket boundary.
  *
  * Pruning and expiry: when nb enters a new stride of STRIDE buckets, the
  * buckets two windows behind it are deleted (as the memory store does;
  * adds that far back are dropped), which keeps at most 120 + STRIDE bucket
- * fields, and a cache whose window held some is dropped; and the hash's
+ * fields, and a cache whose window held some is dropped (cb set to '',
+ * not deleted, to keep its place at the hash's start); and the hash's
  * TTL is renewed: a bucket is read until a window after it starts, and
  * the buckets written until the next renewal start at most STRIDE buckets
  * later, so a TTL of a window, STRIDE + 1 buckets and a second (for the
@@ -176,12 +181,33 @@ static const char SCRIPT[] =
   "end\n"
   "\n"
   "local function sum_op(h, f, a, ttl, want, fout)\n"
-  "  local b, m = tonumber(f), call('HMGET', h, 'nb', 'cb', 'cs', f, fout)\n"
-  "  local nb, cbs, cs, v, vout = tonumber(m[1]), m[2], m[3], m[4], m[5]\n"
-  "  local cb, set, ns, expire = tonumber(cbs), {}, 0, false\n"
+  "  local m = call('HMGET', h, 'nb', 'nv', 'cb', 'cs', fout)\n"
+  "  local nbs, nv, cbs, cs, vout = m[1], m[2], m[3], m[4], m[5]\n"
+  "  if cbs == f and (not a or nbs == f) then\n"
+  "    if a then\n"
+  "      local ah, al = split(a)\n"
+  "      local xh, xl = split(nv)\n"
+  "      nv = join(xh + ah, xl + al)\n"
+  "      xh, xl = split(cs)\n"
+  "      cs = join(xh + ah, xl + al)\n"
+  "      call('HSET', h, 'nv', nv, 'cs', cs)\n"
+  "    end\n"
+  "    return want and cs or nil\n"
+  "  end\n"
+  "  local b, nb, cb = tonumber(f), tonumber(nbs), tonumber(cbs)\n"
+  "  local set, ns, expire, pk, pv = {}, 0, false, nil, nil\n"
   "  if a and not (nb and b <= nb - KEEP) then\n"
-  "    local new = v and plus(v, a) or a\n"
-  "    if not v and (not nb or b > nb) then\n"
+  "    if nb and b < nb then\n"
+  "      local old = call('HGET', h, f)\n"
+  "      local new = old and plus(old, a) or a\n"
+  "      set[1], set[2], ns, pk, pv = f, new, 2, f, new\n"
+  "    elseif nb == b then\n"
+  "      nv = plus(nv, a)\n"
+  "      set[1], set[2], ns = 'nv', nv, 2\n"
+  "    else\n"
+  "      if nb and b - nb < KEEP then\n"
+  "        set[1], set[2], ns, pk, pv = nbs, nv, 2, nbs, nv\n"
+  "      end\n"
   "      if not nb or floor(b / STRIDE) > floor(nb / STRIDE) then\n"
   "        expire = true\n"
   "        if nb then\n"
@@ -189,19 +215,18 @@ static const char SCRIPT[] =
   "          for x = floor(nb / STRIDE) * STRIDE - KEEP + 1, math.min(cut, nb) do gone[#gone + 1] = fmt('%d', x) end\n"
   "          if #gone > 0 then call('HDEL', h, unpack(gone)) end\n"
   "          if cb and cb - W < cut then\n"
-  "            call('HDEL', h, 'cb', 'cs')\n"
+  "            set[ns + 1], set[ns + 2], ns = 'cb', '', ns + 2\n"
   "            cb, cbs, cs = nil, nil, nil\n"
   "          end\n"
   "        end\n"
   "      end\n"
-  "      nb, set[1], set[2], ns = b, 'nb', f, 2\n"
+  "      nb, nbs, nv = b, f, a\n"
+  "      set[ns + 1], set[ns + 2], set[ns + 3], set[ns + 4], ns = 'nb', f, 'nv', a, ns + 4\n"
   "    end\n"
-  "    set[ns + 1], set[ns + 2], ns = f, new, ns + 2\n"
   "    if cb and b <= cb and b > cb - W then\n"
   "      cs = plus(cs, a)\n"
   "      set[ns + 1], set[ns + 2], ns = 'cs', cs, ns + 2\n"
   "    end\n"
-  "    v = new\n"
   "  end\n"
   "  local r\n"
   "  if want then\n"
@@ -211,10 +236,12 @@ static const char SCRIPT[] =
   "      r = cs\n"
   "    elseif b - nb >= W then\n"
   "      r = '0'\n"
-  "    elseif cb == b - 1 and cs ~= MAX then\n"
+  "    elseif cb == b - 1 and cs ~= MAX and b >= nb then\n"
   "      local h1, l1 = split(cs)\n"
-  "      if v then local h2, l2 = split(v); h1, l1 = h1 + h2, l1 + l2 end\n"
-  "      if vout then local h2, l2 = split(vout); h1, l1 = h1 - h2, l1 - l2 end\n"
+  "      if b == nb then local h2, l2 = split(nv); h1, l1 = h1 + h2, l1 + l2 end\n"
+  "      local x = vout\n"
+  "      if fout == pk then x = pv end\n"
+  "      if x then local h2, l2 = split(x); h1, l1 = h1 - h2, l1 - l2 end\n"
   "      r = join(h1, l1)\n"
   "    else\n"
   "      local names, signs, nn, hi, lo = {}, {}, 0, 0, 0\n"
@@ -236,8 +263,8 @@ static const char SCRIPT[] =
   "      if nn > 0 then\n"
   "        local vals = call('HMGET', h, unpack(names))\n"
   "        for i = 1, nn do\n"
-  "          local x = vals[i]\n"
-  "          if names[i] == f then x = v end\n"
+  "          local name, x = names[i], vals[i]\n"
+  "          if name == nbs then x = nv elseif name == pk then x = pv end\n"
   "          if x then\n"
   "            local xh, xl = split(x)\n"
   "            hi, lo = hi + signs[i] * xh, lo + signs[i] * xl\n"
@@ -256,17 +283,17 @@ static const char SCRIPT[] =
   "end\n"
   "\n"
   "local function dist_op(k, f, member, ttl, want)\n"
-  "  local b, m, u = tonumber(f), nil, k .. 'u'\n"
+  "  local m, u = nil, k .. 'u'\n"
   "  if member and call('PFADD', k .. f, member) == 1 then\n"
   "    call('PEXPIRE', k .. f, ttl)\n"
   "    m = call('GET', k .. 'm')\n"
-  "    local cb = tonumber(m)\n"
-  "    if cb and b <= cb and b > cb - W then call('PFADD', u, member) end\n"
+  "    local cb = m and m ~= f and tonumber(m)\n"
+  "    if m == f or cb and tonumber(f) <= cb and tonumber(f) > cb - W then call('PFADD', u, member) end\n"
   "  end\n"
   "  if not want then return end\n"
   "  if m == nil then m = call('GET', k .. 'm') end\n"
   "  if m == f then return call('PFCOUNT', u) end\n"
-  "  local names = {}\n"
+  "  local b, names = tonumber(f), {}\n"
   "  for d = 0, W - 1 do names[d + 1] = k .. fmt('%d', b - d) end\n"
   "  local cb = tonumber(m)\n"
   "  if cb and b < cb then return call('PFCOUNT', unpack(names)) end\n"
