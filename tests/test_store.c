@@ -292,6 +292,15 @@ static void test_saturation(void **state) {
   add_at(f.ss, id, "two", MIN, T0, INT64_MAX);
   add_at(f.ss, id, "two", MIN, T0 + SEC, 1);
   assert_int_equal(sum_at(f.ss, id, "two", MIN, T0 + SEC), INT64_MAX);
+  /* Leaving the window: what a saturated reading held is unknown, so the
+   * next one is not slid from it. */
+  assert_int_equal(sum_at(f.ss, id, "two", MIN, T0 + 59 * SEC), INT64_MAX);
+  assert_int_equal(sum_at(f.ss, id, "two", MIN, T0 + 60 * SEC), 1);
+  int64_t third = INT64_MAX / 3 + 1000;
+  for (int i = 0; i < 3; i++) add_at(f.ss, id, "three", MIN, T0 + i * SEC, third);
+  assert_int_equal(sum_at(f.ss, id, "three", MIN, T0 + 59 * SEC), INT64_MAX);
+  assert_int_equal(sum_at(f.ss, id, "three", MIN, T0 + 60 * SEC), 2 * third);
+  assert_int_equal(sum_at(f.ss, id, "three", MIN, T0 + 61 * SEC), third);
   int64_t big = 4503599627370497; /* 2^52 + 1: two of them are not a double */
   add_at(f.ss, id, "big", MIN, T0, big);
   add_at(f.ss, id, "big", MIN, T0 + SEC, big);
@@ -338,6 +347,226 @@ static void test_distinct(void **state) {
     assert_int_equal(n, 1000);
   else if (n < 980 || n > 1020)
     fail_msg("distinct estimate %lld is not within 2%% of 1000", (long long)n);
+  close_fixture(&f);
+}
+
+/* The last reading of a key is cached (in both stores): adds into its
+ * window, before and after it, readings behind it, and buckets leaving it
+ * must all show at once. */
+static void test_cached_readings(void **state) {
+  fixture f = open_fixture(KIND);
+  const char *id = "cache/c/60000000000";
+  int64_t t = T0 + 100 * SEC;
+  add_at(f.ss, id, "k", MIN, t - 59 * SEC, 1000); /* the first bucket of t's window */
+  add_at(f.ss, id, "k", MIN, t, 1);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t), 1001);
+  /* At the same bucket, after adds: later in it (read), earlier in the
+   * window (read), in the next bucket and just before the window (not). */
+  add_at(f.ss, id, "k", MIN, t + 999999999, 2);
+  add_at(f.ss, id, "k", MIN, t - 30 * SEC, 20);
+  add_at(f.ss, id, "k", MIN, t + SEC, 300);
+  add_at(f.ss, id, "k", MIN, t - 60 * SEC, 4000);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t), 1023);
+  store_counter_op op = sum_op(id, "k", MIN, 5); /* adds and reads at the cached bucket */
+  begin_ok(f.ss, t + 10, &op, 1, NULL, 0);
+  assert_int_equal(op.value, 1028);
+  /* A bucket on: t - 59 s leaves, t + 1 s enters. */
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + SEC), 28 + 300);
+  /* Time goes back: readings behind the cache, an add behind it. */
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t), 1028);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t - SEC), 4000 + 1000 + 20);
+  add_at(f.ss, id, "k", MIN, t - SEC, 7);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + SEC), 28 + 300 + 7);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t - SEC), 4000 + 1000 + 20 + 7);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + SEC), 28 + 300 + 7);
+  /* Buckets age out, one step at a time and then all at once. */
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 29 * SEC), 28 + 300 + 7);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 30 * SEC), 8 + 300 + 7);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 58 * SEC), 8 + 300 + 7);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 59 * SEC), 8 + 300);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 60 * SEC), 300);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 61 * SEC), 0);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 200 * SEC), 0);
+  add_at(f.ss, id, "k", MIN, t + 200 * SEC, 9);
+  assert_int_equal(sum_at(f.ss, id, "k", MIN, t + 200 * SEC), 9);
+
+  /* A key first written more than two windows ahead of the cached reading
+   * drops the buckets that far behind it, some of them in the cached
+   * window: the next reading must not slide from that cache. */
+  const char *p = "prune/c/60000000000";
+  add_at(f.ss, p, "k", MIN, t - 59 * SEC, 1000);
+  add_at(f.ss, p, "k", MIN, t, 1);
+  assert_int_equal(sum_at(f.ss, p, "k", MIN, t), 1001);
+  add_at(f.ss, p, "k", MIN, t + 61 * SEC, 5);
+  assert_int_equal(sum_at(f.ss, p, "k", MIN, t + SEC), 1);
+  assert_int_equal(sum_at(f.ss, p, "k", MIN, t + 61 * SEC), 5);
+
+  /* A reading one bucket on from the cached one, where the bucket that
+   * leaves the window is the newest written until this request's add. */
+  const char *n = "newest/c/60000000000";
+  add_at(f.ss, n, "k", MIN, t, 7);
+  assert_int_equal(sum_at(f.ss, n, "k", MIN, t + 59 * SEC), 7);
+  op = sum_op(n, "k", MIN, 1);
+  begin_ok(f.ss, t + 60 * SEC, &op, 1, NULL, 0);
+  assert_int_equal(op.value, 1);
+  assert_int_equal(sum_at(f.ss, n, "k", MIN, t + 59 * SEC), 7);
+  assert_int_equal(sum_at(f.ss, n, "k", MIN, t + 60 * SEC), 1);
+
+  /* Distinct: members added at the cached bucket, behind it, after it. */
+  const char *d = "cache/d/60000000000";
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t - 59 * SEC, "a"), 1);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t, "b"), 2);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t, "b"), 2);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t, "c"), 3);
+  store_counter_op late = distinct_op(d, "k", MIN, "d", 1);
+  commit_ok(f.ss, t - 10 * SEC, &late, 1, NULL, 0);
+  late.member = "e";
+  commit_ok(f.ss, t + SEC, &late, 1, NULL, 0);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t, NULL), 4);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t - SEC, NULL), 2); /* behind the cache */
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t, NULL), 4);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t + SEC, NULL), 4); /* a leaves, e enters */
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t + 50 * SEC, NULL), 3);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t + 60 * SEC, "b"), 2);
+  assert_int_equal(distinct_at(f.ss, d, "k", MIN, t + 200 * SEC, NULL), 0);
+  close_fixture(&f);
+}
+
+/* A counter named twice in one begin: each operation adds, then reads, in
+ * turn. */
+static void test_same_counter_twice(void **state) {
+  fixture f = open_fixture(KIND);
+  store_counter_op ops[5] = {
+    sum_op("twice/c/60000000000", "k", MIN, 1), sum_op("twice/c/60000000000", "k", MIN, 2),
+    distinct_op("twice/d/60000000000", "k", MIN, "a", 1),
+    distinct_op("twice/d/60000000000", "k", MIN, "b", 1),
+    sum_op("twice/c/60000000000", "k", MIN, 0),
+  };
+  begin_ok(f.ss, T0, ops, 5, NULL, 0);
+  assert_int_equal(ops[0].value, 1);
+  assert_int_equal(ops[1].value, 3);
+  assert_int_equal(ops[2].value, 1);
+  assert_int_equal(ops[3].value, 2);
+  assert_int_equal(ops[4].value, 3);
+  commit_ok(f.ss, T0, ops, 4, NULL, 0);
+  assert_int_equal(sum_at(f.ss, "twice/c/60000000000", "k", MIN, T0), 6);
+  close_fixture(&f);
+}
+
+/* A small deterministic generator for the randomized cases. */
+static uint64_t rng_state;
+
+static uint64_t rng(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+static int64_t rng_below(int64_t n) {
+  return (int64_t)(rng() % (uint64_t)n);
+}
+
+/* The next request time of a randomized case: mostly small steps forward,
+ * some leaps across a part of the window or all of it, some steps back;
+ * never more than a window behind the newest time (what both stores keep
+ * exactly). */
+static int64_t next_time(int64_t now, int64_t *newest) {
+  int64_t r = rng_below(100);
+  if (r < 45)
+    now += rng_below(3 * SEC / 2);
+  else if (r < 55)
+    now += 25 * SEC + rng_below(10 * SEC);
+  else if (r < 60)
+    now += 55 * SEC + rng_below(10 * SEC);
+  else if (r < 75)
+    now -= rng_below(40 * SEC);
+  int64_t floor = (store_bucket(*newest, MIN) - 59) * SEC; /* buckets are whole seconds */
+  if (now < floor) now = floor;
+  if (now > *newest) *newest = now;
+  return now;
+}
+
+/* Sums against a brute-force oracle: adds in begin and in commit, readings,
+ * time jumping about, big amounts and saturation. */
+static void test_sums_random(void **state) {
+  enum { STEPS = 1500 };
+  static int64_t ev_bucket[STEPS], ev_amount[STEPS];
+  fixture f = open_fixture(KIND);
+  const char *id = "rand/c/60000000000";
+  int nev = 0;
+  int64_t now = T0, newest = T0;
+  rng_state = 0x9e3779b97f4a7c15u;
+  for (int i = 0; i < STEPS; i++) {
+    now = next_time(now, &newest);
+    int64_t r = rng_below(1000), amount;
+    if (r < 25) /* three in a window saturate it */
+      amount = INT64_MAX / 3 + rng_below(1000);
+    else if (r < 60)
+      amount = (1ll << 52) + rng_below(1ll << 40);
+    else
+      amount = 1 + rng_below(1000);
+    int64_t b = store_bucket(now, MIN), want = 0;
+    int kind = (int)rng_below(3); /* 0: commit adds, 1: begin adds and reads, 2: begin reads */
+    if (kind < 2) {
+      ev_bucket[nev] = b;
+      ev_amount[nev++] = amount;
+    }
+    for (int e = 0; e < nev; e++)
+      if (ev_bucket[e] > b - 60 && ev_bucket[e] <= b)
+        want = want > INT64_MAX - ev_amount[e] ? INT64_MAX : want + ev_amount[e];
+    store_counter_op op = sum_op(id, "k", MIN, kind < 2 ? amount : 0);
+    if (kind == 0) {
+      commit_ok(f.ss, now, &op, 1, NULL, 0);
+      continue;
+    }
+    begin_ok(f.ss, now, &op, 1, NULL, 0);
+    if (op.value != want)
+      fail_msg("step %d (bucket %lld, %s): read %lld, want %lld", i, (long long)(b - T0 / SEC),
+               kind == 1 ? "add and read" : "read", (long long)op.value, (long long)want);
+  }
+  close_fixture(&f);
+}
+
+/* Distinct counts against a brute-force oracle, over a few dozen members
+ * (few enough that the HyperLogLog estimate is exact). */
+static void test_distinct_random(void **state) {
+  enum { STEPS = 1500, MEMBERS = 40 };
+  static int64_t ev_bucket[STEPS];
+  static int ev_member[STEPS];
+  fixture f = open_fixture(KIND);
+  const char *id = "rand/d/60000000000";
+  int nev = 0;
+  int64_t now = T0, newest = T0;
+  rng_state = 0x2545f4914f6cdd1du;
+  for (int i = 0; i < STEPS; i++) {
+    now = next_time(now, &newest);
+    int member = (int)rng_below(MEMBERS);
+    char name[16];
+    snprintf(name, sizeof name, "member-%d", member);
+    int64_t b = store_bucket(now, MIN);
+    int kind = (int)rng_below(3); /* 0: commit adds, 1: begin adds and reads, 2: begin reads */
+    if (kind < 2) {
+      ev_bucket[nev] = b;
+      ev_member[nev++] = member;
+    }
+    bool seen[MEMBERS] = {false};
+    int64_t want = 0;
+    for (int e = 0; e < nev; e++)
+      if (ev_bucket[e] > b - 60 && ev_bucket[e] <= b && !seen[ev_member[e]]) {
+        seen[ev_member[e]] = true;
+        want++;
+      }
+    store_counter_op op = distinct_op(id, "k", MIN, kind < 2 ? name : NULL, strlen(name));
+    if (kind == 0) {
+      commit_ok(f.ss, now, &op, 1, NULL, 0);
+      continue;
+    }
+    begin_ok(f.ss, now, &op, 1, NULL, 0);
+    if (op.value != want)
+      fail_msg("step %d (bucket %lld, %s): read %lld, want %lld", i, (long long)(b - T0 / SEC),
+               kind == 1 ? "add and read" : "read", (long long)op.value, (long long)want);
+  }
   close_fixture(&f);
 }
 
@@ -516,16 +745,44 @@ static void test_redis_keys(void **state) {
   add_at(ss, "rpm/c/60000000000", "k:1", MIN, T0, 4);
   suspend(ss, "r:x", "k", 1, T0, T0 + 10 * SEC);
   assert_int_equal(sum_at(ss, "rpm/c/60000000000", "k:1", MIN, T0), 4); /* reads the replies */
+  assert_int_equal(distinct_at(ss, "ips/d/60000000000", "k", MIN, T0, "a"), 1);
+  long long b = (long long)store_bucket(T0, MIN);
+  char bucket[32];
+  snprintf(bucket, sizeof bucket, "%lld", b);
   redisContext *c = raw_connect();
-  redisReply *rep = redisCommand(c, "GET %sc:rpm/c/60000000000:k:1:%lld", prefix,
-                                 (long long)store_bucket(T0, MIN));
-  assert_int_equal(rep->type, REDIS_REPLY_STRING);
-  assert_string_equal(rep->str, "4");
+  /* A sum: one hash, its newest bucket and that bucket's sum, and the
+   * cached reading. */
+  redisReply *rep = redisCommand(c, "HMGET %sh:rpm/c/60000000000:k:1 nb nv cb cs", prefix);
+  assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+  assert_int_equal(rep->elements, 4);
+  assert_string_equal(rep->element[0]->str, bucket);
+  assert_string_equal(rep->element[1]->str, "4");
+  assert_string_equal(rep->element[2]->str, bucket);
+  assert_string_equal(rep->element[3]->str, "4");
   freeReplyObject(rep);
-  rep = redisCommand(c, "PTTL %sc:rpm/c/60000000000:k:1:%lld", prefix,
-                     (long long)store_bucket(T0, MIN));
+  rep = redisCommand(c, "PTTL %sh:rpm/c/60000000000:k:1", prefix);
   assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
-  assert_true(rep->integer > 60000 && rep->integer <= 62000); /* a window, a bucket, 1 s */
+  /* A window, 11 buckets (the hash renews its TTL every 10 buckets), 1 s. */
+  if (!(rep->integer > 70000 && rep->integer <= 72000)) fail_msg("pttl %lld", (long long)rep->integer);
+  freeReplyObject(rep);
+  /* A distinct counter: its bucket, and the cached window's union and
+   * bucket, the union outliving the bucket's record. */
+  rep = redisCommand(c, "PFCOUNT %sd:ips/d/60000000000:k:%s", prefix, bucket);
+  assert_int_equal(rep->integer, 1);
+  freeReplyObject(rep);
+  rep = redisCommand(c, "GET %sd:ips/d/60000000000:k:m", prefix);
+  assert_int_equal(rep->type, REDIS_REPLY_STRING);
+  assert_string_equal(rep->str, bucket);
+  freeReplyObject(rep);
+  rep = redisCommand(c, "PTTL %sd:ips/d/60000000000:k:m", prefix);
+  long long ttl_m = rep->integer;
+  freeReplyObject(rep);
+  rep = redisCommand(c, "PTTL %sd:ips/d/60000000000:k:u", prefix);
+  assert_true(ttl_m > 60000 && ttl_m <= 62000);
+  assert_true(rep->integer > ttl_m && rep->integer <= 63000);
+  freeReplyObject(rep);
+  rep = redisCommand(c, "PTTL %sd:ips/d/60000000000:k:%s", prefix, bucket);
+  assert_true(rep->integer > 60000 && rep->integer <= 62000);
   freeReplyObject(rep);
   rep = redisCommand(c, "GET %ss:3:r:x:k", prefix);
   assert_int_equal(rep->type, REDIS_REPLY_STRING);
@@ -540,6 +797,79 @@ static void test_redis_keys(void **state) {
   store_report r = report();
   assert_int_equal(store_begin(ss, T0, &op, 1, NULL, 0, &r), -1);
   assert_non_null(strstr(r.message, "holds ':'"));
+  store_close_session(ss);
+  store_unref(s);
+}
+
+/* Fails unless every key under the prefix has a TTL. */
+static void all_keys_expire(const char *prefix) {
+  redisContext *c = raw_connect();
+  redisReply *keys = redisCommand(c, "KEYS %s*", prefix);
+  assert_int_equal(keys->type, REDIS_REPLY_ARRAY);
+  assert_true(keys->elements > 0);
+  for (size_t i = 0; i < keys->elements; i++) {
+    redisReply *rep = redisCommand(c, "PTTL %b", keys->element[i]->str, keys->element[i]->len);
+    if (rep->integer <= 0) fail_msg("%s has no TTL (%lld)", keys->element[i]->str, rep->integer);
+    freeReplyObject(rep);
+  }
+  freeReplyObject(keys);
+  redisFree(c);
+}
+
+/* Every key the store writes expires (its TTL only reclaims memory), from
+ * its first write on: adds in begin and in commit, at new buckets, old ones
+ * and ones behind the newest, and suspensions. */
+static void test_redis_every_key_expires(void **state) {
+  (void)state;
+  char prefix[64];
+  static const int64_t times[] = {0, 1, 30, 5, 61, 200, 150, 400, 399, 1000};
+  for (int commit_first = 0; commit_first < 2; commit_first++) {
+    fresh_prefix(prefix, sizeof prefix);
+    store *s = open_redis(prefix, PATIENT);
+    store_session *ss = session(s);
+    for (size_t i = 0; i < sizeof times / sizeof *times; i++) {
+      int64_t t = T0 + times[i] * SEC;
+      store_counter_op ops[3] = {sum_op("e/c/60000000000", "k", MIN, 1),
+                                 distinct_op("e/d/60000000000", "k", MIN, "m", 1),
+                                 sum_op("f/c/60000000000", "k", MIN, 5)};
+      if (commit_first) commit_ok(ss, t, ops, 3, NULL, 0);
+      begin_ok(ss, t, ops, 3, NULL, 0); /* also reads the commit's reply */
+      if (!commit_first) commit_ok(ss, t, ops, 3, NULL, 0);
+      suspend(ss, "r", "k", 1, t, t + SEC);
+      (void)sum_at(ss, "f/c/60000000000", "k", MIN, t); /* the commit is applied */
+      all_keys_expire(prefix);
+    }
+    store_close_session(ss);
+    store_unref(s);
+  }
+}
+
+/* A sum's hash keeps at most two windows and a stride of buckets (and four
+ * fields of its own), however long a key lives and however it leaps. */
+static void test_redis_hash_bounded(void **state) {
+  (void)state;
+  char prefix[64];
+  fresh_prefix(prefix, sizeof prefix);
+  store *s = open_redis(prefix, PATIENT);
+  store_session *ss = session(s);
+  redisContext *c = raw_connect();
+  for (int i = 0; i < 400; i++) {
+    int64_t t = T0 + (i < 300 ? i : 300 + (i - 300) * 7) * SEC;
+    store_counter_op op = sum_op("b/c/60000000000", "k", MIN, 1);
+    begin_ok(ss, t, &op, 1, NULL, 0);
+    redisReply *rep = redisCommand(c, "HLEN %sh:b/c/60000000000:k", prefix);
+    if (rep->integer > 120 + 10 + 4) fail_msg("%lld fields after %d adds", rep->integer, i + 1);
+    freeReplyObject(rep);
+  }
+  /* A leap of more than two windows leaves no old bucket behind. */
+  add_at(ss, "b/c/60000000000", "j", MIN, T0, 1);
+  add_at(ss, "b/c/60000000000", "j", MIN, T0 + 500 * SEC, 1);
+  assert_int_equal(sum_at(ss, "b/c/60000000000", "j", MIN, T0 + 500 * SEC), 1);
+  redisReply *rep = redisCommand(c, "HEXISTS %sh:b/c/60000000000:j %lld", prefix,
+                                 (long long)store_bucket(T0, MIN));
+  assert_int_equal(rep->integer, 0);
+  freeReplyObject(rep);
+  redisFree(c);
   store_close_session(ss);
   store_unref(s);
 }
@@ -569,7 +899,7 @@ static void test_redis_failed_write(void **state) {
   fresh_prefix(prefix, sizeof prefix);
   store *s = open_redis(prefix, PATIENT);
   store_session *ss = session(s);
-  raw_command("SET %sc:f/c/1:k:%lld not-a-number", prefix, (long long)store_bucket(T0, MIN));
+  raw_command("HSET %sh:f/c/1:k nb %lld nv not-a-number", prefix, (long long)store_bucket(T0, MIN));
   add_at(ss, "f/c/1", "k", MIN, T0, 1);
   notices[0] = '\0';
   store_counter_op op = sum_op("g/c/1", "k", MIN, 1);
@@ -774,7 +1104,7 @@ static void test_redis_db(void **state) {
   redisContext *c = raw_connect();
   redisReply *rep = redisCommand(c, "SELECT 3");
   freeReplyObject(rep);
-  rep = redisCommand(c, "EXISTS %sc:db/c/1:k:%lld", prefix, (long long)store_bucket(T0, MIN));
+  rep = redisCommand(c, "EXISTS %sh:db/c/1:k", prefix);
   assert_int_equal(rep->integer, 1);
   freeReplyObject(rep);
   redisFree(c);
@@ -799,6 +1129,10 @@ int main(void) {
     BOTH(test_time_backwards),
     BOTH(test_saturation),
     BOTH(test_distinct),
+    BOTH(test_cached_readings),
+    BOTH(test_same_counter_twice),
+    BOTH(test_sums_random),
+    BOTH(test_distinct_random),
     BOTH(test_suspension),
     BOTH(test_binary_keys),
     BOTH(test_isolation),
@@ -806,6 +1140,8 @@ int main(void) {
     cmocka_unit_test(test_memory_max_keys),
     cmocka_unit_test(test_redis_urls),
     cmocka_unit_test(test_redis_keys),
+    cmocka_unit_test(test_redis_every_key_expires),
+    cmocka_unit_test(test_redis_hash_bounded),
     cmocka_unit_test(test_redis_noscript),
     cmocka_unit_test(test_redis_failed_write),
     cmocka_unit_test(test_redis_two_processes),

@@ -10,24 +10,34 @@
  * Keys (PREFIX is the prefix, KEY the counter's or suspension's key bytes,
  * any bytes at all):
  *
- *   PREFIX c:ID:KEY:BUCKET   a sum counter's bucket (a string for INCRBY)
+ *   PREFIX h:ID:KEY          a sum counter: a hash of its buckets' sums
+ *                            and a cached reading (see the script)
  *   PREFIX d:ID:KEY:BUCKET   a distinct counter's bucket (a HyperLogLog)
+ *   PREFIX d:ID:KEY:u        the union of the buckets of a cached window
+ *   PREFIX d:ID:KEY:m        the bucket whose window that union is
  *   PREFIX s:N:RULE:KEY      a suspension: "START UNTIL" in ns, decimal;
  *                            N is RULE's length, as rule ids may hold ':'
  *
  * Counter ids never hold ':' (the VM builds them from names, kinds and
- * windows; begin refuses one that does), and BUCKET is a decimal without
- * ':', so KEY is what lies between and no two counters share a key.
- * Buckets expire one window and one bucket after their last write, in real
- * time; that only reclaims memory: readings never look past the 60 buckets
- * that end with now's, and a suspension holds for the request times inside
- * its stored interval, so replayed (historical) traffic behaves as live
- * traffic does (as long as it is not replayed slower than it happened, as
- * expiry runs on the server's clock).
+ * windows; begin refuses one that does), so a sum's KEY is all that
+ * follows ID, and a distinct counter's KEY lies between ID and the last
+ * ':', whose last part (a decimal BUCKET, u or m) says what the key holds:
+ * no two counters share a key. (Sums used to be strings under
+ * c:ID:KEY:BUCKET; the new letter keeps an older process sharing the
+ * server from meeting a hash where it expects a string.)
+ *
+ * Counters expire a little over a window after they were last written, in
+ * real time (see the script); that only reclaims memory: readings never
+ * look past the 60 buckets that end with now's, and a suspension holds for
+ * the request times inside its stored interval, so replayed (historical)
+ * traffic behaves as live traffic does (as long as it is not replayed
+ * slower than it happened, as expiry runs on the server's clock). As in
+ * the memory store, a sum forgets buckets more than two windows behind its
+ * newest: readings up to a window behind the newest event are exact.
  *
  * One request costs one awaited round trip. begin sends one EVALSHA of the
- * script below (loaded once per connection with SCRIPT LOAD), which adds,
- * then reads every counter and fetches every suspension record, atomically.
+ * script below (loaded once per connection with SCRIPT LOAD), which adds to
+ * and reads every counter and fetches every suspension record, atomically.
  * commit sends a second EVALSHA with the writes that follow the decision
  * and does not wait: its reply is read by the next begin (whose call
  * follows it on the same connection, so that begin sees those writes) or
@@ -63,6 +73,10 @@
 #include "store.h"
 
 #define BUCKETS 60
+#define STR(x) STR_(x)     /* a macro's value as a string, for the script */
+#define STR_(x) #x
+#define STRIDE 10          /* a sum's TTL and pruning: once per STRIDE new buckets */
+#define ARGS_PER_OP 6      /* the script's arguments per operation */
 #define DEFAULT_PREFIX "clause:"
 #define DEFAULT_TIMEOUT_MS 50
 #define BACKOFF_FIRST_NS 10000000ll    /* 10 ms */
@@ -70,72 +84,255 @@
 #define MAX_PENDING 1024               /* unread commit replies before commit waits */
 /* A TTL never needs to be longer; Redis refuses expiry times that overflow. */
 #define MAX_TTL_MS (100ll * 366 * 24 * 3600 * 1000)
-/* Lua numbers are doubles: bucket indices are exact below 2^53. */
-#define MAX_EXACT_BUCKET ((1ll << 53) - BUCKETS)
+/* Lua numbers are doubles: bucket indices are exact below 2^53, and the
+ * script reaches two windows back from one. */
+#define MAX_EXACT_BUCKET ((1ll << 53) - 4 * BUCKETS)
 
 /*
- * The script. ARGV[1] is '1' when the readings are wanted (begin), '0' for
- * commit; then five arguments per operation: KIND KEY BUCKET ARG TTL_MS.
+ * The script. ARGV[1] is '1' for a begin, whose operations each add (if
+ * they do), then read, in turn, as the memory store does; '0' for a commit,
+ * which only writes. Then six arguments per operation: KIND KEY BUCKET ARG
+ * TTL_MS OUT.
  *
- *   S s   a sum counter: add ARG to bucket BUCKET (S) or only read (s)
- *   D d   a distinct counter: add the member ARG (D) or only read (d)
- *   g     fetch the suspension record at KEY
- *   P     store the suspension record ARG at KEY (replacing any other)
+ *   S s   begin, a sum counter (KEY: its hash): add ARG to bucket BUCKET
+ *         and read (S) or only read (s); OUT is BUCKET - 60
+ *   D d   begin, a distinct counter (KEY: what its keys start with, up to
+ *         ':'): add the member ARG and read (D) or only read (d)
+ *   g     begin, fetch the suspension record at KEY
+ *   T E   commit, add to a sum (T) or a distinct counter (E)
+ *   P     commit, store the suspension record ARG at KEY (replacing any)
  *
- * For counters KEY ends with ':' and a bucket's key is KEY..BUCKET. Writes
- * come first, so each reading includes every event of the request. A sum
- * reading is the sum of the 60 buckets [BUCKET-59, BUCKET] when every
- * bucket has at most 13 digits (60 of them stay below 2^53, exact in a
- * double), else the 60 values themselves, summed exactly in C. INCRBY
- * refuses to overflow; the bucket then saturates at the int64 maximum.
+ * Readings are cached so that a key costs a few commands, not 60 keys;
+ * Lua's calls into Redis, not its arithmetic, are what costs.
+ *
+ * Sums. The hash has nb (the newest bucket), nv (its sum), a field per
+ * older bucket (its decimal index) holding that bucket's sum, and the
+ * cached reading: cs, the sum of the buckets (cb-60, cb]. nb's sum is in
+ * nv, a field written before any bucket's, so that the buckets a key adds
+ * to and reads most are found at the hash's start: Redis keeps small
+ * hashes as lists that it searches from the start, and a hash holds up to
+ * 130 buckets. One HMGET fetches nb, nv, cb, cs and bucket OUT; one HSET
+ * writes what changed. A reading at cb is cs, and an add to nb at cb adds
+ * to nv and cs. A reading one bucket after cb (a key read once per bucket)
+ * slides cs by the bucket that enters and OUT, which leaves. A reading
+ * elsewhere fetches the buckets that enter and leave the cached window, or
+ * sums the 60 afresh when the cache is more than 30 buckets off (a slide
+ * would fetch more) or saturated (what leaves it is unknown). An add into
+ * a bucket inside the cached window adds to cs too, so cs is always the
+ * sum of the buckets in its window. The cache only moves forward: a
+ * reading behind it (time going backwards) is computed but leaves it, so
+ * that gateways whose clocks differ a little do not make it slide back
+ * and forth across a bucket boundary.
+ *
+ * Pruning and expiry: when nb enters a new stride of STRIDE buckets, the
+ * buckets two windows behind it are deleted (as the memory store does;
+ * adds that far back are dropped), which keeps at most 120 + STRIDE bucket
+ * fields, and a cache whose window held some is dropped (cb set to '',
+ * not deleted, to keep its place at the hash's start); and the hash's
+ * TTL is renewed: a bucket is read until a window after it starts, and
+ * the buckets written until the next renewal start at most STRIDE buckets
+ * later, so a TTL of a window, STRIDE + 1 buckets and a second (for the
+ * clocks' differences) is enough. (Doing both at every new bucket would
+ * double the calls for a key read once per bucket: HMGET and HSET, then
+ * HDEL and PEXPIRE.)
+ *
+ * Exactness: Lua numbers are doubles, exact below 2^53, so Lua adds bucket
+ * sums as two parts, the digits above the last nine and the last nine,
+ * exact for any few hundred int64 values; totals are written and returned
+ * as decimal strings, saturating at the int64 maximum.
+ *
+ * Distinct counters keep a HyperLogLog per bucket, KEY..BUCKET: a window
+ * is the union of 60. The cache: KEY..u holds the union of the window
+ * ending with the bucket that KEY..m names, built with PFMERGE when a
+ * reading comes at a newer bucket; a member whose PFADD changed its
+ * bucket's HyperLogLog inside that window is added to the union too (a
+ * PFADD that changes nothing in the bucket changes nothing in the union).
+ * A reading at that bucket is then a PFCOUNT of one key, whose count Redis
+ * keeps until its registers change; the estimate is the one PFCOUNT of
+ * the 60 keys gives (the registers are the same). The union outlives KEY..m
+ * by a second, so that KEY..m never names a union that expired. A reading
+ * behind the cache counts the 60 keys. A bucket gets its TTL (a window, a
+ * bucket and a second) when a PFADD changes it, its first one included.
  */
 static const char SCRIPT[] =
-  "local read = ARGV[1] == '1'\n"
-  "local n = (#ARGV - 1) / 5\n"
-  "for i = 0, n - 1 do\n"
-  "  local j = 2 + 5 * i\n"
-  "  local kind, key = ARGV[j], ARGV[j + 1]\n"
-  "  if kind == 'S' then\n"
-  "    local k = key .. ARGV[j + 2]\n"
-  "    local r = redis.pcall('INCRBY', k, ARGV[j + 3])\n"
-  "    if type(r) == 'table' and r.err then\n"
-  "      if not string.find(r.err, 'overflow', 1, true) then return r end\n"
-  "      redis.call('SET', k, '9223372036854775807')\n"
-  "    end\n"
-  "    redis.call('PEXPIRE', k, ARGV[j + 4])\n"
-  "  elseif kind == 'D' then\n"
-  "    local k = key .. ARGV[j + 2]\n"
-  "    redis.call('PFADD', k, ARGV[j + 3])\n"
-  "    redis.call('PEXPIRE', k, ARGV[j + 4])\n"
-  "  elseif kind == 'P' then\n"
-  "    redis.call('SET', key, ARGV[j + 3], 'PX', ARGV[j + 4])\n"
-  "  end\n"
+  "local call, fmt, sub, floor = redis.call, string.format, string.sub, math.floor\n"
+  "local W, KEEP, STRIDE, MAX = " STR(BUCKETS) ", 2 * " STR(BUCKETS) ", " STR(STRIDE) ", '9223372036854775807'\n"
+  "\n"
+  "local function split(x)\n"
+  "  local k, hi, lo = #x, 0, nil\n"
+  "  if k <= 9 then lo = tonumber(x) else hi, lo = tonumber(sub(x, 1, k - 9)), tonumber(sub(x, k - 8)) end\n"
+  "  if not hi or not lo then error(redis.error_reply('ERR a counter bucket is not an integer')) end\n"
+  "  return hi, lo\n"
   "end\n"
-  "if not read then return 0 end\n"
-  "local out = {}\n"
-  "for i = 0, n - 1 do\n"
-  "  local j = 2 + 5 * i\n"
-  "  local kind, key = ARGV[j], ARGV[j + 1]\n"
-  "  if kind == 'g' then\n"
-  "    out[i + 1] = redis.call('GET', key)\n"
-  "  else\n"
-  "    local b, keys = tonumber(ARGV[j + 2]), {}\n"
-  "    for d = 0, 59 do keys[d + 1] = key .. string.format('%d', b - d) end\n"
-  "    if kind == 'S' or kind == 's' then\n"
-  "      local v = redis.call('MGET', unpack(keys))\n"
-  "      local sum = 0\n"
-  "      for d = 1, 60 do\n"
-  "        local x = v[d]\n"
-  "        if x then\n"
-  "          if #x > 13 then sum = nil break end\n"
-  "          sum = sum + tonumber(x)\n"
+  "\n"
+  "local function join(hi, lo)\n"
+  "  local c = floor(lo / 1e9)\n"
+  "  hi, lo = hi + c, lo - c * 1e9\n"
+  "  if hi > 9223372036 or (hi == 9223372036 and lo >= 854775807) then return MAX end\n"
+  "  if hi < 0 then error(redis.error_reply('ERR a cached counter reading went below zero')) end\n"
+  "  if hi == 0 then return fmt('%d', lo) end\n"
+  "  return fmt('%d%09d', hi, lo)\n"
+  "end\n"
+  "\n"
+  "local function plus(x, y)\n"
+  "  local a, b = split(x)\n"
+  "  local c, d = split(y)\n"
+  "  return join(a + c, b + d)\n"
+  "end\n"
+  "\n"
+  "local function sum_op(h, f, a, ttl, want, fout)\n"
+  "  local m = call('HMGET', h, 'nb', 'nv', 'cb', 'cs', fout)\n"
+  "  local nbs, nv, cbs, cs, vout = m[1], m[2], m[3], m[4], m[5]\n"
+  "  if cbs == f and (not a or nbs == f) then\n"
+  "    if a then\n"
+  "      local ah, al = split(a)\n"
+  "      local xh, xl = split(nv)\n"
+  "      nv = join(xh + ah, xl + al)\n"
+  "      xh, xl = split(cs)\n"
+  "      cs = join(xh + ah, xl + al)\n"
+  "      call('HSET', h, 'nv', nv, 'cs', cs)\n"
+  "    end\n"
+  "    return want and cs or nil\n"
+  "  end\n"
+  "  local b, nb, cb = tonumber(f), tonumber(nbs), tonumber(cbs)\n"
+  "  local set, ns, expire, pk, pv = {}, 0, false, nil, nil\n"
+  "  if a and not (nb and b <= nb - KEEP) then\n"
+  "    if nb and b < nb then\n"
+  "      local old = call('HGET', h, f)\n"
+  "      local new = old and plus(old, a) or a\n"
+  "      set[1], set[2], ns, pk, pv = f, new, 2, f, new\n"
+  "    elseif nb == b then\n"
+  "      nv = plus(nv, a)\n"
+  "      set[1], set[2], ns = 'nv', nv, 2\n"
+  "    else\n"
+  "      if nb and b - nb < KEEP then\n"
+  "        set[1], set[2], ns, pk, pv = nbs, nv, 2, nbs, nv\n"
+  "      end\n"
+  "      if not nb or floor(b / STRIDE) > floor(nb / STRIDE) then\n"
+  "        expire = true\n"
+  "        if nb then\n"
+  "          local cut, gone = b - KEEP, {}\n"
+  "          for x = floor(nb / STRIDE) * STRIDE - KEEP + 1, math.min(cut, nb) do gone[#gone + 1] = fmt('%d', x) end\n"
+  "          if #gone > 0 then call('HDEL', h, unpack(gone)) end\n"
+  "          if cb and cb - W < cut then\n"
+  "            set[ns + 1], set[ns + 2], ns = 'cb', '', ns + 2\n"
+  "            cb, cbs, cs = nil, nil, nil\n"
+  "          end\n"
   "        end\n"
   "      end\n"
-  "      out[i + 1] = sum or v\n"
-  "    else\n"
-  "      out[i + 1] = redis.call('PFCOUNT', unpack(keys))\n"
+  "      nb, nbs, nv = b, f, a\n"
+  "      set[ns + 1], set[ns + 2], set[ns + 3], set[ns + 4], ns = 'nb', f, 'nv', a, ns + 4\n"
+  "    end\n"
+  "    if cb and b <= cb and b > cb - W then\n"
+  "      cs = plus(cs, a)\n"
+  "      set[ns + 1], set[ns + 2], ns = 'cs', cs, ns + 2\n"
   "    end\n"
   "  end\n"
+  "  local r\n"
+  "  if want then\n"
+  "    if not nb then\n"
+  "      r = '0'\n"
+  "    elseif cbs == f then\n"
+  "      r = cs\n"
+  "    elseif b - nb >= W then\n"
+  "      r = '0'\n"
+  "    elseif cb == b - 1 and cs ~= MAX and b >= nb then\n"
+  "      local h1, l1 = split(cs)\n"
+  "      if b == nb then local h2, l2 = split(nv); h1, l1 = h1 + h2, l1 + l2 end\n"
+  "      local x = vout\n"
+  "      if fout == pk then x = pv end\n"
+  "      if x then local h2, l2 = split(x); h1, l1 = h1 - h2, l1 - l2 end\n"
+  "      r = join(h1, l1)\n"
+  "    else\n"
+  "      local names, signs, nn, hi, lo = {}, {}, 0, 0, 0\n"
+  "      local d = cb and cs and cs ~= MAX and b - cb\n"
+  "      if d and d > -30 and d < 30 then\n"
+  "        hi, lo = split(cs)\n"
+  "        local s = d > 0 and 1 or -1\n"
+  "        for x = math.min(b, cb) + 1, math.max(b, cb) do\n"
+  "          names[nn + 1], signs[nn + 1] = fmt('%d', x), s\n"
+  "          names[nn + 2], signs[nn + 2] = fmt('%d', x - W), -s\n"
+  "          nn = nn + 2\n"
+  "        end\n"
+  "      else\n"
+  "        for x = b - W + 1, math.min(b, nb) do\n"
+  "          nn = nn + 1\n"
+  "          names[nn], signs[nn] = fmt('%d', x), 1\n"
+  "        end\n"
+  "      end\n"
+  "      if nn > 0 then\n"
+  "        local vals = call('HMGET', h, unpack(names))\n"
+  "        for i = 1, nn do\n"
+  "          local name, x = names[i], vals[i]\n"
+  "          if name == nbs then x = nv elseif name == pk then x = pv end\n"
+  "          if x then\n"
+  "            local xh, xl = split(x)\n"
+  "            hi, lo = hi + signs[i] * xh, lo + signs[i] * xl\n"
+  "          end\n"
+  "        end\n"
+  "      end\n"
+  "      r = join(hi, lo)\n"
+  "    end\n"
+  "    if nb and (not cb or b > cb) then\n"
+  "      set[ns + 1], set[ns + 2], set[ns + 3], set[ns + 4], ns = 'cb', f, 'cs', r, ns + 4\n"
+  "    end\n"
+  "  end\n"
+  "  if ns > 0 then call('HSET', h, unpack(set)) end\n"
+  "  if expire then call('PEXPIRE', h, ttl) end\n"
+  "  return r\n"
+  "end\n"
+  "\n"
+  "local function dist_op(k, f, member, ttl, want)\n"
+  "  local m, u = nil, k .. 'u'\n"
+  "  if member and call('PFADD', k .. f, member) == 1 then\n"
+  "    call('PEXPIRE', k .. f, ttl)\n"
+  "    m = call('GET', k .. 'm')\n"
+  "    local cb = m and m ~= f and tonumber(m)\n"
+  "    if m == f or cb and tonumber(f) <= cb and tonumber(f) > cb - W then call('PFADD', u, member) end\n"
+  "  end\n"
+  "  if not want then return end\n"
+  "  if m == nil then m = call('GET', k .. 'm') end\n"
+  "  if m == f then return call('PFCOUNT', u) end\n"
+  "  local b, names = tonumber(f), {}\n"
+  "  for d = 0, W - 1 do names[d + 1] = k .. fmt('%d', b - d) end\n"
+  "  local cb = tonumber(m)\n"
+  "  if cb and b < cb then return call('PFCOUNT', unpack(names)) end\n"
+  "  if call('EXISTS', unpack(names)) == 0 then return 0 end\n"
+  "  call('DEL', u)\n"
+  "  call('PFMERGE', u, unpack(names))\n"
+  "  call('PEXPIRE', u, fmt('%d', tonumber(ttl) + 1000))\n"
+  "  call('SET', k .. 'm', f, 'PX', ttl)\n"
+  "  return call('PFCOUNT', u)\n"
+  "end\n"
+  "\n"
+  "if ARGV[1] ~= '1' then\n"
+  "  for j = 2, #ARGV, 6 do\n"
+  "    local kind = ARGV[j]\n"
+  "    if kind == 'T' then\n"
+  "      sum_op(ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], false, ARGV[j + 5])\n"
+  "    elseif kind == 'E' then\n"
+  "      dist_op(ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], false)\n"
+  "    elseif kind == 'P' then\n"
+  "      call('SET', ARGV[j + 1], ARGV[j + 3], 'PX', ARGV[j + 4])\n"
+  "    end\n"
+  "  end\n"
+  "  return 0\n"
+  "end\n"
+  "local out = {}\n"
+  "for j = 2, #ARGV, 6 do\n"
+  "  local kind, key, r = ARGV[j], ARGV[j + 1], nil\n"
+  "  if kind == 'g' then\n"
+  "    r = call('GET', key)\n"
+  "  elseif kind == 'S' then\n"
+  "    r = sum_op(key, ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], true, ARGV[j + 5])\n"
+  "  elseif kind == 's' then\n"
+  "    r = sum_op(key, ARGV[j + 2], nil, ARGV[j + 4], true, ARGV[j + 5])\n"
+  "  elseif kind == 'D' then\n"
+  "    r = dist_op(key, ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], true)\n"
+  "  else\n"
+  "    r = dist_op(key, ARGV[j + 2], nil, ARGV[j + 4], true)\n"
+  "  end\n"
+  "  out[#out + 1] = r\n"
   "end\n"
   "return out\n";
 
@@ -411,24 +608,27 @@ static void put_evalsha_head(redis_session *s, size_t nops, bool read) {
   buf *b = &s->cmd;
   b->len = 0;
   b->oom = false;
-  put_count(b, '*', (int64_t)(4 + 5 * nops));
+  put_count(b, '*', (int64_t)(4 + ARGS_PER_OP * nops));
   put_arg_str(b, "EVALSHA");
   put_arg(b, s->sha, 40);
   put_arg(b, "0", 1);
   put_arg(b, read ? "1" : "0", 1);
 }
 
-/* A counter's key up to its bucket: PREFIX c:ID:KEY: (d: for distinct). */
+/* A counter's key: a sum's hash, PREFIX h:ID:KEY, or what a distinct
+ * counter's keys start with, PREFIX d:ID:KEY: (the script appends). */
 static void put_counter_key(redis_session *s, const store_counter_op *op) {
   redis_store *st = store_of(s);
   size_t id_len = strlen(op->id);
-  put_count(&s->cmd, '$', (int64_t)(st->prefix_len + 2 + id_len + 1 + op->key_len + 1));
+  bool dist = op->mode == STORE_DISTINCT;
+  put_count(&s->cmd, '$', (int64_t)(st->prefix_len + 2 + id_len + 1 + op->key_len + dist));
   buf_put(&s->cmd, st->prefix, st->prefix_len);
-  buf_put(&s->cmd, op->mode == STORE_DISTINCT ? "d:" : "c:", 2);
+  buf_put(&s->cmd, dist ? "d:" : "h:", 2);
   buf_put(&s->cmd, op->id, id_len);
   buf_put(&s->cmd, ":", 1);
   buf_put(&s->cmd, op->key, op->key_len);
-  buf_put(&s->cmd, ":\r\n", 3);
+  if (dist) buf_put(&s->cmd, ":", 1);
+  buf_put(&s->cmd, "\r\n", 2);
 }
 
 /* A suspension's key: PREFIX s:N:RULE:KEY. */
@@ -452,11 +652,33 @@ static int64_t ms_ceil(int64_t ns) {
   return ns / 1000000 + (ns % 1000000 != 0);
 }
 
-/* A bucket lives one window and one bucket after its last write (plus a
- * second for the clocks' differences): after that no reading can reach it. */
-static int64_t counter_ttl_ms(int64_t window_ns) {
-  int64_t ms = ms_ceil(window_ns) + ms_ceil(window_ns / BUCKETS) + 1000;
+/* A bucket is read until a window after it starts: its key lives a
+ * window and a bucket after its first write (plus a second for the clocks'
+ * differences). A sum's hash renews its TTL only when its newest bucket
+ * enters a new stride of STRIDE buckets, so it lives STRIDE buckets more. */
+static int64_t counter_ttl_ms(int64_t window_ns, bool sum) {
+  int64_t ms = ms_ceil(window_ns) + ms_ceil(window_ns / BUCKETS) * (sum ? STRIDE + 1 : 1) + 1000;
   return ms > MAX_TTL_MS ? MAX_TTL_MS : ms;
+}
+
+/* One counter operation's arguments: KIND KEY BUCKET ARG TTL_MS OUT. */
+static void put_counter_op(redis_session *s, char kind, const store_counter_op *op, int64_t b,
+                           bool add) {
+  bool sum = op->mode != STORE_DISTINCT;
+  put_arg(&s->cmd, &kind, 1);
+  put_counter_key(s, op);
+  put_arg_i64(&s->cmd, b);
+  if (!add)
+    put_arg(&s->cmd, "", 0);
+  else if (sum)
+    put_arg_i64(&s->cmd, op->amount);
+  else
+    put_arg(&s->cmd, op->member, op->member_len);
+  put_arg_i64(&s->cmd, counter_ttl_ms(op->window_ns, sum));
+  if (sum)
+    put_arg_i64(&s->cmd, b - BUCKETS); /* the bucket a slide by one drops: fetched at once */
+  else
+    put_arg(&s->cmd, "", 0);
 }
 
 /* Checks what the keys and the script need of a counter. */
@@ -485,24 +707,12 @@ static int format_begin(redis_session *s, int64_t now_ns, const store_counter_op
     if (check_counter(s, op, b, r) < 0) return -1;
     bool sum = op->mode != STORE_DISTINCT;
     bool add = op->add && (!sum || op->amount > 0); /* adding 0 changes nothing */
-    char kind = sum ? (add ? 'S' : 's') : (add ? 'D' : 'd');
-    put_arg(&s->cmd, &kind, 1);
-    put_counter_key(s, op);
-    put_arg_i64(&s->cmd, b);
-    if (!add)
-      put_arg(&s->cmd, "", 0);
-    else if (sum)
-      put_arg_i64(&s->cmd, op->amount);
-    else
-      put_arg(&s->cmd, op->member, op->member_len);
-    put_arg_i64(&s->cmd, counter_ttl_ms(op->window_ns));
+    put_counter_op(s, sum ? (add ? 'S' : 's') : (add ? 'D' : 'd'), op, b, add);
   }
   for (size_t i = 0; i < nsusp; i++) {
     put_arg(&s->cmd, "g", 1);
     put_suspend_key(s, &susp[i]);
-    put_arg(&s->cmd, "", 0);
-    put_arg(&s->cmd, "", 0);
-    put_arg(&s->cmd, "", 0);
+    for (int k = 2; k < ARGS_PER_OP; k++) put_arg(&s->cmd, "", 0);
   }
   return s->cmd.oom ? fail_oom(s, r) : 0;
 }
@@ -523,14 +733,7 @@ static int format_commit(redis_session *s, int64_t now_ns, const store_counter_o
     if (!commit_writes(op)) continue;
     int64_t b = store_bucket(now_ns, op->window_ns);
     if (check_counter(s, op, b, r) < 0) return -1;
-    put_arg(&s->cmd, sum ? "S" : "D", 1);
-    put_counter_key(s, op);
-    put_arg_i64(&s->cmd, b);
-    if (sum)
-      put_arg_i64(&s->cmd, op->amount);
-    else
-      put_arg(&s->cmd, op->member, op->member_len);
-    put_arg_i64(&s->cmd, counter_ttl_ms(op->window_ns));
+    put_counter_op(s, sum ? 'T' : 'E', op, b, true);
   }
   for (size_t i = 0; i < nsusp; i++) {
     put_arg(&s->cmd, "P", 1);
@@ -547,6 +750,7 @@ static int format_commit(redis_session *s, int64_t now_ns, const store_counter_o
     int64_t ttl = left <= 0 ? 0 : left >= (__int128)MAX_TTL_MS * 1000000 ? MAX_TTL_MS
                                                                          : ms_ceil((int64_t)left);
     put_arg_i64(&s->cmd, ttl + 1000 > MAX_TTL_MS ? MAX_TTL_MS : ttl + 1000);
+    put_arg(&s->cmd, "", 0);
   }
   return s->cmd.oom ? fail_oom(s, r) : 0;
 }
@@ -574,21 +778,9 @@ static bool parse_i64(const char *s, size_t n, int64_t *out) {
   return true;
 }
 
+/* A sum comes as a decimal string: Lua cannot hold every int64. */
 static bool read_sum(const redisReply *e, int64_t *value) {
-  if (e->type == REDIS_REPLY_INTEGER) {
-    *value = e->integer;
-    return e->integer >= 0;
-  }
-  if (e->type != REDIS_REPLY_ARRAY || e->elements != BUCKETS) return false;
-  int64_t total = 0, v;
-  for (size_t i = 0; i < e->elements; i++) {
-    const redisReply *x = e->element[i];
-    if (x->type == REDIS_REPLY_NIL) continue;
-    if (x->type != REDIS_REPLY_STRING || !parse_i64(x->str, x->len, &v) || v < 0) return false;
-    total = total > INT64_MAX - v ? INT64_MAX : total + v;
-  }
-  *value = total;
-  return true;
+  return e->type == REDIS_REPLY_STRING && parse_i64(e->str, e->len, value) && *value >= 0;
 }
 
 static bool read_suspension(const redisReply *e, int64_t now_ns, bool *active) {
