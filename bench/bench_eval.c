@@ -51,6 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define MAX_REQUESTS 64
 #define BATCH 4096 /* evaluations between two looks at the clock */
 
@@ -58,21 +60,6 @@ static int runs = 7;
 static double run_seconds = 1.0;
 static volatile unsigned sink; /* keeps the evaluations from being optimised away */
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, compare_doubles);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void die(const char *fmt, const char *what, const char *detail) {
   fprintf(stderr, fmt, what, detail);

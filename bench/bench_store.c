@@ -27,27 +27,14 @@
 
 #include "store.h"
 
+#include "bench_util.h"
+
 #define SEC 1000000000ll
 #define T0 (1700000000 * SEC)
 
 static int runs = 5;
 static double run_seconds = 1.0;
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, compare_doubles);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void die(const char *msg, const char *detail) {
   fprintf(stderr, "bench_store: %s%s\n", msg, detail);
