@@ -487,6 +487,20 @@ static int64_t next_time(int64_t now, int64_t *newest) {
   return now;
 }
 
+/* One step of a random run: kind 0 commits the op's add, 1 adds and reads
+ * in a begin, 2 only reads; a reading must be the oracle's `want`. */
+static void random_step(fixture *f, int i, int kind, int64_t now, int64_t b, store_counter_op *op,
+                        int64_t want) {
+  if (kind == 0) {
+    commit_ok(f->ss, now, op, 1, NULL, 0);
+    return;
+  }
+  begin_ok(f->ss, now, op, 1, NULL, 0);
+  if (op->value != want)
+    fail_msg("step %d (bucket %lld, %s): read %lld, want %lld", i, (long long)(b - T0 / SEC),
+             kind == 1 ? "add and read" : "read", (long long)op->value, (long long)want);
+}
+
 /* Sums against a brute-force oracle: adds in begin and in commit, readings,
  * time jumping about, big amounts and saturation. */
 static void test_sums_random(void **state) {
@@ -516,14 +530,7 @@ static void test_sums_random(void **state) {
       if (ev_bucket[e] > b - 60 && ev_bucket[e] <= b)
         want = want > INT64_MAX - ev_amount[e] ? INT64_MAX : want + ev_amount[e];
     store_counter_op op = sum_op(id, "k", MIN, kind < 2 ? amount : 0);
-    if (kind == 0) {
-      commit_ok(f.ss, now, &op, 1, NULL, 0);
-      continue;
-    }
-    begin_ok(f.ss, now, &op, 1, NULL, 0);
-    if (op.value != want)
-      fail_msg("step %d (bucket %lld, %s): read %lld, want %lld", i, (long long)(b - T0 / SEC),
-               kind == 1 ? "add and read" : "read", (long long)op.value, (long long)want);
+    random_step(&f, i, kind, now, b, &op, want);
   }
   close_fixture(&f);
 }
@@ -558,14 +565,7 @@ static void test_distinct_random(void **state) {
         want++;
       }
     store_counter_op op = distinct_op(id, "k", MIN, kind < 2 ? name : NULL, strlen(name));
-    if (kind == 0) {
-      commit_ok(f.ss, now, &op, 1, NULL, 0);
-      continue;
-    }
-    begin_ok(f.ss, now, &op, 1, NULL, 0);
-    if (op.value != want)
-      fail_msg("step %d (bucket %lld, %s): read %lld, want %lld", i, (long long)(b - T0 / SEC),
-               kind == 1 ? "add and read" : "read", (long long)op.value, (long long)want);
+    random_step(&f, i, kind, now, b, &op, want);
   }
   close_fixture(&f);
 }
