@@ -13,12 +13,13 @@
  *
  * The seed keeps counters in the (memory) state store, so its requests
  * are replayed as live traffic from many accounts: before each evaluation
- * the @clock field (request.time) moves 1 ms forward (a gateway at 1,000
+ * the @clock field (request.time) moves 100 ms forward (a gateway at 10
  * requests a second of request time) and account.id is set to the next of
- * 100,000 account ids (each thread has its own). Each account thus sends a
- * request every 100 s, about 860 a day: most requests are allowed, as in
- * live traffic, the store holds some 400,000 counter keys, and the
- * free-tier accounts run into their daily token quota. The setters are
+ * 100,000 account ids (each thread has its own). Each account thus sends
+ * a request every 10,000 s, about 9 a day: most requests are allowed, as
+ * in live traffic, and the store soon holds its steady state of some
+ * 100,000 keys (at 1 ms a request its 1 h and 24 h windows would still be
+ * filling, and growing memory, during the whole run). The setters are
  * inside the timed loop (a gateway calls them too); every BATCH
  * evaluations the VMs are bound again from their JSON, outside the timing,
  * so that the account ids set in between do not pile up in the VMs' input
@@ -70,7 +71,7 @@ static void die(const char *fmt, const char *what, const char *detail) {
 /* ---- a set of pre-bound requests -------------------------------------------------- */
 
 #define CLOCK_START_NS (1725271200LL * 1000000000) /* 2024-09-02T10:00:00Z */
-#define CLOCK_STEP_NS 1000000LL                     /* 1 ms per decision */
+#define CLOCK_STEP_NS 100000000LL                   /* 100 ms per decision */
 #define ACCOUNTS 100000
 
 typedef struct vm_set {
