@@ -102,8 +102,11 @@
  *   T E   commit, add to a sum (T) or a distinct counter (E)
  *   P     commit, store the suspension record ARG at KEY (replacing any)
  *
- * Readings are cached so that a key costs a few commands, not 60 keys;
- * Lua's calls into Redis, not its arithmetic, are what costs.
+ * Readings are cached so that a key costs a few commands, not 60 keys.
+ * What a call costs is mostly the script's calls into Redis, its numbers
+ * converted to and from strings and the closures it makes each time it
+ * runs (so its functions keep their constants and Redis's functions in
+ * locals of their own, not shared ones they would have to capture).
  *
  * Sums. The hash has nb (the newest bucket), nv (its sum), a field per
  * older bucket (its decimal index) holding that bucket's sum, and the
@@ -155,10 +158,8 @@
  * bucket and a second) when a PFADD changes it, its first one included.
  */
 static const char SCRIPT[] =
-  "local call, fmt, sub, floor = redis.call, string.format, string.sub, math.floor\n"
-  "local W, KEEP, STRIDE, MAX = " STR(BUCKETS) ", 2 * " STR(BUCKETS) ", " STR(STRIDE) ", '9223372036854775807'\n"
-  "\n"
   "local function split(x)\n"
+  "  local sub = string.sub\n"
   "  local k, hi, lo = #x, 0, nil\n"
   "  if k <= 9 then lo = tonumber(x) else hi, lo = tonumber(sub(x, 1, k - 9)), tonumber(sub(x, k - 8)) end\n"
   "  if not hi or not lo then error(redis.error_reply('ERR a counter bucket is not an integer')) end\n"
@@ -166,7 +167,8 @@ static const char SCRIPT[] =
   "end\n"
   "\n"
   "local function join(hi, lo)\n"
-  "  local c = floor(lo / 1e9)\n"
+  "  local fmt, MAX = string.format, '9223372036854775807'\n"
+  "  local c = math.floor(lo / 1e9)\n"
   "  hi, lo = hi + c, lo - c * 1e9\n"
   "  if hi > 9223372036 or (hi == 9223372036 and lo >= 854775807) then return MAX end\n"
   "  if hi < 0 then error(redis.error_reply('ERR a cached counter reading went below zero')) end\n"
@@ -181,6 +183,8 @@ static const char SCRIPT[] =
   "end\n"
   "\n"
   "local function sum_op(h, f, a, ttl, want, fout)\n"
+  "  local call, fmt, floor = redis.call, string.format, math.floor\n"
+  "  local W, KEEP, STRIDE, MAX = " STR(BUCKETS) ", 2 * " STR(BUCKETS) ", " STR(STRIDE) ", '9223372036854775807'\n"
   "  local m = call('HMGET', h, 'nb', 'nv', 'cb', 'cs', fout)\n"
   "  local nbs, nv, cbs, cs, vout = m[1], m[2], m[3], m[4], m[5]\n"
   "  if cbs == f and (not a or nbs == f) then\n"
@@ -283,12 +287,13 @@ static const char SCRIPT[] =
   "end\n"
   "\n"
   "local function dist_op(k, f, member, ttl, want)\n"
+  "  local call, fmt, W = redis.call, string.format, " STR(BUCKETS) "\n"
   "  local m, u = nil, k .. 'u'\n"
   "  if member and call('PFADD', k .. f, member) == 1 then\n"
   "    call('PEXPIRE', k .. f, ttl)\n"
   "    m = call('GET', k .. 'm')\n"
-  "    local cb = m and m ~= f and tonumber(m)\n"
-  "    if m == f or cb and tonumber(f) <= cb and tonumber(f) > cb - W then call('PFADD', u, member) end\n"
+  "    local b, cb = tonumber(f), tonumber(m)\n"
+  "    if m == f or cb and b <= cb and b > cb - W then call('PFADD', u, member) end\n"
   "  end\n"
   "  if not want then return end\n"
   "  if m == nil then m = call('GET', k .. 'm') end\n"
@@ -305,6 +310,7 @@ static const char SCRIPT[] =
   "  return call('PFCOUNT', u)\n"
   "end\n"
   "\n"
+  "local call = redis.call\n"
   "if ARGV[1] ~= '1' then\n"
   "  for j = 2, #ARGV, 6 do\n"
   "    local kind = ARGV[j]\n"
