@@ -408,7 +408,6 @@ int clause_vm_eval(clause_vm *vm, clause_decision *out) {
   vm->stop = false;
   vm->pending = cv_null();
   vm->pending_retry_ns = vm->decider_retry_ns = -1;
-  vm->pending_susp_key = vm->state.suspend_key = cv_null();
   vm->by_suspension = false;
   vm->store_reason = NULL;
 

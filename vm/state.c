@@ -60,12 +60,24 @@ static void store_notice(void *ctx, const char *msg, size_t n) {
   vm_add_error(ctx, NULL, msg, n);
 }
 
-/* A store failure, under on_store_error. Returns true when it decides. */
-static bool store_failed(clause_vm *vm, const char *why) {
+/* Notices go to the decision's errors; the message is written on failure
+ * only, so it is not zeroed. */
+static void report_init(store_report *rep, clause_vm *vm) {
+  rep->notice = store_notice;
+  rep->notice_ctx = vm;
+  rep->message[0] = '\0';
+}
+
+/* Lists `state store unavailable: WHY`, an error of no rule. */
+static void list_store_error(clause_vm *vm, const char *why) {
   char msg[400];
   int n = snprintf(msg, sizeof msg, "state store unavailable: %s", why);
-  size_t len = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
-  vm_add_error(vm, NULL, msg, len);
+  vm_add_error(vm, NULL, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+}
+
+/* A store failure, under on_store_error. Returns true when it decides. */
+static bool store_failed(clause_vm *vm, const char *why) {
+  list_store_error(vm, why);
   vm->state.store_down = true;
   if (vm->p->on_store_error_allow) return false; /* counters read 0, no suspension */
   vm->best = RE_DENY;
@@ -76,14 +88,10 @@ static bool store_failed(clause_vm *vm, const char *why) {
 bool state_begin(clause_vm *vm) {
   const clause_program *p = vm->p;
   vm_state *st = &vm->state;
-  store_report rep; /* not zeroed: the message is written on failure only */
-  rep.notice = store_notice;
-  rep.notice_ctx = vm;
-  rep.message[0] = '\0';
+  store_report rep;
+  report_init(&rep, vm);
   st->now_ns = request_time_ns(vm);
   st->store_down = false;
-  st->suspend_key = cv_null();
-  if (vm->trace) vm->trace->in_force = PROG_NONE;
 
   /* Keys and amounts. A counter whose key fails is left out of the store
    * call; one whose amount fails is read but not added to. */
@@ -151,6 +159,7 @@ bool state_begin(clause_vm *vm) {
     st->susp[nsusp] = (store_suspend_op){.rule = p->rules[r].id, .key = key.s, .key_len = key.n};
     st->susp_rule[nsusp++] = r;
   }
+  st->nsusp = nsusp;
 
   bool down = false;
   if (!st->session) {
@@ -205,29 +214,21 @@ void state_commit(clause_vm *vm) {
     nadd += st->ops[k].add;
   }
   /* A suspend rule that decided (not one already in force, not one that
-   * decided through on_error deny) suspends its key from now on. */
+   * decided through on_error deny) suspends its key from now on. The key
+   * is the one state_begin looked up for that rule: the same expression on
+   * the same request (the rule could not have matched had it failed). */
   size_t nsusp = 0;
-  if (vm->decider != PROG_NONE && vm->best == RE_SUSPEND && !vm->by_suspension && !vm->decider_failed &&
-      vm->state.suspend_key.kind != CV_NULL) {
-    value key = vm->state.suspend_key;
-    if (key.kind != CV_STRING) cel_to_string(&vm->ctx, &key, &vm->state.suspend_key);
-    if (key.kind == CV_STRING) {
-      int64_t until = st->now_ns > INT64_MAX - st->suspend_ns ? INT64_MAX : st->now_ns + st->suspend_ns;
-      st->susp[0] = (store_suspend_op){.rule = p->rules[vm->decider].id, .key = key.s, .key_len = key.n,
-                                       .until_ns = until};
+  if (vm->decider != PROG_NONE && vm->best == RE_SUSPEND && !vm->by_suspension && !vm->decider_failed) {
+    for (size_t k = 0; k < st->nsusp && !nsusp; k++) {
+      if (st->susp_rule[k] != vm->decider) continue;
+      st->susp[0] = st->susp[k];
+      st->susp[0].until_ns = st->now_ns > INT64_MAX - st->suspend_ns ? INT64_MAX : st->now_ns + st->suspend_ns;
       nsusp = 1;
-    } else {
-      state_error(vm, p->rules[vm->decider].id, &key, "the suspension key", "");
     }
   }
   if (!nadd && !nsusp) return;
   store_report rep;
-  rep.notice = store_notice;
-  rep.notice_ctx = vm;
-  rep.message[0] = '\0';
-  if (store_commit(st->session, st->now_ns, st->ops, st->nops, st->susp, nsusp, &rep) != 0) {
-    char msg[400];
-    int n = snprintf(msg, sizeof msg, "state store unavailable: %s", rep.message);
-    vm_add_error(vm, NULL, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
-  }
+  report_init(&rep, vm);
+  if (store_commit(st->session, st->now_ns, st->ops, st->nops, st->susp, nsusp, &rep) != 0)
+    list_store_error(vm, rep.message);
 }

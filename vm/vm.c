@@ -83,7 +83,6 @@ static void rule_matches(clause_vm *vm, uint32_t r) {
     vm->best = rule->effect;
     vm->decider_failed = false;
     vm->decider_retry_ns = vm->pending_retry_ns;
-    vm->state.suspend_key = vm->pending_susp_key;
     vm->state.suspend_ns = vm->pending_susp_ns;
   }
   if (vm->nmatched < vm->p->nrules) vm->matched[vm->nmatched++] = r;
@@ -887,7 +886,6 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
         if (vm->stop) goto halt;
         ip += c;
       } else {
-        vm->pending_susp_key = *key;
         vm->pending_susp_ns = dur->i;
       }
       NEXT();

@@ -38,9 +38,9 @@ typedef struct vm_state {
   size_t nops;
   store_suspend_op *susp;      /* cap: nsuspend (at least 1) */
   uint32_t *susp_rule;         /* per suspension op: the rule's index */
+  size_t nsusp;                /* suspension ops of this request (keys that evaluated) */
   bool store_down;             /* the store failed for this request */
-  value suspend_key;           /* the deciding suspend rule's key and time */
-  int64_t suspend_ns;
+  int64_t suspend_ns;          /* the deciding suspend rule's time */
 } vm_state;
 
 struct clause_vm {
@@ -71,8 +71,7 @@ struct clause_vm {
   size_t nmatched;
   uint32_t *match_prefix;      /* per constant: vm_regex_prefix of a MATCHK pattern, or 0 */
   vm_state state;
-  value pending_susp_key;      /* RSUSPEND of the rule being matched */
-  int64_t pending_susp_ns;
+  int64_t pending_susp_ns;     /* RSUSPEND of the rule being matched */
   bool by_suspension;          /* decided by a suspension already in force */
   const char *store_reason;    /* decided by on_store_error deny: the reason */
 };
