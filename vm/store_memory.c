@@ -118,9 +118,9 @@ typedef struct mem_store {
 /* ---- entries ------------------------------------------------------------------------ */
 
 /* A multiply-mix hash, eight bytes at a time (keys are short). */
-static uint64_t hash_bytes(const char *s, size_t n, uint64_t seed) {
+static uint64_t hash_bytes(const char *s, size_t n) {
   size_t len = n;
-  uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ull);
+  uint64_t h = n * 0x9e3779b97f4a7c15ull;
   while (n >= 8) {
     uint64_t w;
     memcpy(&w, s, 8);
@@ -228,7 +228,7 @@ typedef struct ident {
 } ident;
 
 static ident make_ident(const char *key, size_t key_len) {
-  ident k = {key, key_len, hash_bytes(key, key_len, 0)};
+  ident k = {key, key_len, hash_bytes(key, key_len)};
   return k;
 }
 
@@ -489,7 +489,7 @@ static member *dist_find(item *e, uint64_t h, const char *text, size_t len) {
 static bool dist_add(item *e, int64_t id, const char *text, size_t len) {
   if (e->u.dist.n && id <= e->u.dist.newest - KEEP) return true;
   if (!e->u.dist.n || id > e->u.dist.newest) e->u.dist.newest = id;
-  uint64_t h = hash_bytes(text, len, 0);
+  uint64_t h = hash_bytes(text, len);
   member *found = dist_find(e, h, text, len);
   if (found) {
     member_see(found, id);
@@ -556,8 +556,7 @@ typedef struct cursor {
   mem_store *ms;
   shard *sh;                 /* locked, or NULL */
   entry *e;                  /* the key's entry, or NULL while it has none */
-  const char *key;
-  size_t key_len;
+  ident k;                   /* the key, and its hash */
   int64_t now;
   store_report *r;
 } cursor;
@@ -570,20 +569,15 @@ static void cursor_release(cursor *c) {
 /* Moves to `key`; creates its entry when `create`. NULL: the key has no
  * entry (or, with `create`, out of memory). */
 static entry *cursor_at(cursor *c, const char *key, size_t key_len, bool create) {
-  bool same = c->sh && key_len == c->key_len && (key == c->key || memcmp(key, c->key, key_len) == 0);
+  bool same = c->sh && key_len == c->k.key_len && (key == c->k.key || memcmp(key, c->k.key, key_len) == 0);
   if (!same) {
     cursor_release(c);
-    ident k = make_ident(key, key_len);
-    c->sh = &c->ms->shards[(k.hash >> 40) % c->ms->nshards];
+    c->k = make_ident(key, key_len);
+    c->sh = &c->ms->shards[(c->k.hash >> 40) % c->ms->nshards];
     pthread_mutex_lock(&c->sh->lock);
-    c->key = key;
-    c->key_len = key_len;
-    c->e = shard_find(c->sh, &k);
+    c->e = shard_find(c->sh, &c->k);
   }
-  if (!c->e && create) {
-    ident k = make_ident(key, key_len);
-    c->e = shard_insert(c->ms, c->sh, &k, c->now, c->r);
-  }
+  if (!c->e && create) c->e = shard_insert(c->ms, c->sh, &c->k, c->now, c->r);
   return c->e;
 }
 
@@ -614,7 +608,7 @@ static int counter_op(cursor *c, store_counter_op *op, bool read) {
 
 static int mem_begin(store_session *ss, int64_t now, store_counter_op *ops, size_t nops,
                      store_suspend_op *susp, size_t nsusp, store_report *r) {
-  cursor c = {(mem_store *)ss->owner, NULL, NULL, NULL, 0, now, r};
+  cursor c = {(mem_store *)ss->owner, NULL, NULL, {NULL, 0, 0}, now, r};
   int rc = 0;
   for (size_t i = 0; i < nops && rc == 0; i++) rc = counter_op(&c, &ops[i], true);
   for (size_t i = 0; i < nsusp && rc == 0; i++) {
@@ -628,7 +622,7 @@ static int mem_begin(store_session *ss, int64_t now, store_counter_op *ops, size
 
 static int mem_commit(store_session *ss, int64_t now, const store_counter_op *ops, size_t nops,
                       const store_suspend_op *susp, size_t nsusp, store_report *r) {
-  cursor c = {(mem_store *)ss->owner, NULL, NULL, NULL, 0, now, r};
+  cursor c = {(mem_store *)ss->owner, NULL, NULL, {NULL, 0, 0}, now, r};
   int rc = 0;
   for (size_t i = 0; i < nops && rc == 0; i++) {
     if (!ops[i].add) continue;
