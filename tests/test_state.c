@@ -102,6 +102,47 @@ static void test_key_cap_evicts_least_recently_used(void **state) {
   store_unref(s);
 }
 
+/* A key whose buckets and members outgrow its entry's block: the entry
+ * moves to a larger one (several times here), and keeps its counts and
+ * its place in the LRU order. */
+static void test_growing_entry_keeps_counts_and_lru_place(void **state) {
+  (void)state;
+  store *s = store_memory_new(3);
+  char err[128];
+  store_session *ss = store_open_session(s, err, sizeof err);
+  notices nt = {{0}, 0};
+  store_report rep = {.notice = on_notice, .notice_ctx = &nt};
+  int64_t t = T0;
+  count_at(ss, "a", t++, true);
+  count_at(ss, "c", t++, true);
+  for (int i = 0; i < 100; i++, t += SEC) { /* 100 buckets, 100 members under b */
+    char member[16];
+    snprintf(member, sizeof member, "m%d", i);
+    store_counter_op ops[2] = {count_op("b", true), count_op("b", true)};
+    ops[1].id = "ips/d/60000000000";
+    ops[1].mode = STORE_DISTINCT;
+    ops[1].member = member;
+    ops[1].member_len = strlen(member);
+    assert_int_equal(store_begin(ss, t, ops, 2, NULL, 0, &rep), 0);
+    int64_t want = i + 1 < 60 ? i + 1 : 60;
+    assert_int_equal(ops[0].value, want);
+    assert_int_equal(ops[1].value, want);
+  }
+  count_at(ss, "a", t++, true); /* least recently used now: c */
+  store_counter_op d = count_op("d", true);
+  assert_int_equal(store_begin(ss, t++, &d, 1, NULL, 0, &rep), 0);
+  assert_int_equal(nt.n, 1);
+  assert_string_equal(nt.last, "state store full (max_keys 3): evicted the least recently used key \"c\" (rpm)");
+  store_counter_op ops[2] = {count_op("b", false), count_op("b", false)};
+  ops[1].id = "ips/d/60000000000";
+  ops[1].mode = STORE_DISTINCT;
+  assert_int_equal(store_begin(ss, t - 3 * SEC, ops, 2, NULL, 0, &rep), 0);
+  assert_int_equal(ops[0].value, 60);
+  assert_int_equal(ops[1].value, 60);
+  store_close_session(ss);
+  store_unref(s);
+}
+
 typedef struct worker_arg {
   store *s;
   int n;
@@ -219,6 +260,7 @@ int main(void) {
       cmocka_unit_test(test_bucket_arithmetic),
       cmocka_unit_test(test_reclaims_expired_keys),
       cmocka_unit_test(test_key_cap_evicts_least_recently_used),
+      cmocka_unit_test(test_growing_entry_keeps_counts_and_lru_place),
       cmocka_unit_test(test_threads_count_exactly),
       cmocka_unit_test(test_programs_share_their_options_store),
       cmocka_unit_test(test_store_urls),

@@ -28,7 +28,9 @@
  * Identity: a counter is (id, key): `id` names the counter's declaration
  * (its name, kind and window, built by the VM, e.g. "rpm/c/60000000000"),
  * so every program naming the same counter shares it; `key` is the string()
- * form of the key expression. A suspension is (rule id, key).
+ * form of the key expression. A suspension is (rule id, key). The id
+ * strings a session is given (counter ids, rule ids) must not change or go
+ * while the session is open: a store may remember them by address.
  *
  * Failure: begin/commit return 0, or -1 with a message in report->message
  * (the store is unreachable, timed out, answered garbage). Nothing is then
@@ -92,6 +94,9 @@ typedef struct store_class {
   int (*commit)(store_session *ss, int64_t now_ns, const store_counter_op *ops, size_t nops,
                 const store_suspend_op *susp, size_t nsusp, store_report *r);
   void (*destroy)(store *s);
+  /* Optional (NULL: nothing to do): starts fetching what a begin on `key`
+   * will need, so that work done meanwhile hides the wait. */
+  void (*prefetch)(store_session *ss, const char *key, size_t key_len);
 } store_class;
 
 /* Every store starts with this header, and every session with its store. */
@@ -132,6 +137,10 @@ static inline int store_commit(store_session *ss, int64_t now_ns, const store_co
                                size_t nops, const store_suspend_op *susp, size_t nsusp,
                                store_report *r) {
   return ss->owner->cls->commit(ss, now_ns, ops, nops, susp, nsusp, r);
+}
+
+static inline void store_prefetch(store_session *ss, const char *key, size_t key_len) {
+  if (ss->owner->cls->prefetch) ss->owner->cls->prefetch(ss, key, key_len);
 }
 
 /* floor(60 * t / window), exact for every int64 t. */

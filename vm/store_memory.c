@@ -9,9 +9,13 @@
  * cap (memory?max_keys=N, N keys) has one shard, so that "least recently
  * used" means exactly that across all keys.
  *
- * Sums keep their non-empty buckets in a short sorted array; distinct
- * counters keep, per member, the newest bucket it was seen in and a 128-bit
- * map of the buckets before it. Both are exact under SPEC 5.3's rule for
+ * Sums keep their non-empty buckets in a short sorted array, with the last
+ * reading cached and slid bucket by bucket. Distinct counters keep, per
+ * member, the newest bucket it was seen in and a 128-bit map of the buckets
+ * before it, and the same kind of bucket sums counting the members by
+ * their newest bucket: while time moves forward, a reading is that sum (a
+ * member is in the window when its newest sighting is), not a walk over
+ * the members. Both are exact under SPEC 5.3's rule for
  * every reading that lies no more than one window before the newest event
  * of the key (traffic time may go backwards that far); older buckets are
  * dropped as time moves on.
@@ -40,6 +44,17 @@ typedef struct bucket {
   int64_t sum;
 } bucket;
 
+/* Sparse buckets, sorted by id: the n from `start` of the array `b` (or,
+ * b NULL, `small`). Old buckets leave from the front by moving `start`,
+ * so that a key's steady stream of new buckets moves no memory. */
+typedef struct window_sums {
+  bucket *b;
+  bucket small[2];           /* most keys see few buckets: no allocation */
+  uint32_t start, n, cap;
+  bool cached;               /* cache_sum is the reading at bucket cache_id */
+  int64_t cache_id, cache_sum;
+} window_sums;
+
 #define MEMBER_INLINE 16     /* member texts this short live in the member */
 
 typedef struct member {
@@ -56,18 +71,12 @@ static const char *member_text(const member *m) { return m->text ? m->text : m->
 /* A counter or a suspension under a key. */
 typedef struct item {
   uint8_t kind;              /* entry_kind */
-  const char *id_seen;       /* an id pointer known to equal `id` */
-  const char *id;            /* the counter's id or the suspend rule's (interned) */
+  const char *id;            /* the counter's id or the suspend rule's, interned:
+                                equal ids are the same pointer */
   int64_t window_ns;
   int64_t dead_at;           /* ns: from then on nothing here can be read */
   union {
-    struct {                 /* ENT_SUM: sorted by id, in `b` or (b NULL) in `small` */
-      bucket *b;
-      bucket small[2];       /* most keys see few buckets: no allocation */
-      uint32_t n, cap;
-      bool cached;           /* cache_sum is the reading at bucket cache_id */
-      int64_t cache_id, cache_sum;
-    } sum;
+    window_sums sum;         /* ENT_SUM */
     struct {                 /* ENT_DISTINCT */
       member *m;
       uint32_t n, cap;
@@ -75,6 +84,7 @@ typedef struct item {
                                 NULL while a linear search is as quick */
       uint32_t index_cap;    /* a power of two, >= 2n */
       int64_t newest;        /* bucket of the key's newest event */
+      window_sums by_newest; /* members counted in their newest bucket */
     } dist;
     struct {                 /* ENT_SUSPENSION */
       int64_t start, until;
@@ -82,17 +92,87 @@ typedef struct item {
   } u;
 } item;
 
+/* One allocation: the header, the key (a lookup reads both: short keys
+ * share the header's cache line), room for INLINE_ITEMS items, a spare
+ * area for their arrays (buckets, members), and in a store with a key cap
+ * the entry's links in the LRU list. A key's state thus lies in one block
+ * whose cache lines a lookup asks for at once (see shard_find), instead of
+ * a chain of blocks each waiting for the one before. When the arrays
+ * outgrow the spare area the entry is rebuilt, larger and compacted
+ * (entry_reserve); past SPARE_MAX they go to the heap. */
 typedef struct entry {
   struct entry *next;        /* hash chain */
-  struct entry *lru_prev, *lru_next;
   uint64_t hash;
   int64_t dead_at;           /* the latest of its items' */
-  item *items;               /* `inline_items` until there are more */
-  uint32_t nitems, capitems;
-  item inline_items[4];      /* a policy seldom keeps more under one key */
-  size_t key_len;
-  char key[];
+  item *items;               /* entry_inline_items() until there are more */
+  uint32_t key_len;
+  uint32_t spare_used, spare_cap; /* bytes of the spare area handed out, and in all */
+  uint16_t nitems, capitems;
+  _Alignas(16) char key[];
 } entry;
+
+#define INLINE_ITEMS 4       /* a policy seldom keeps more under one key */
+#define SPARE_MIN 256        /* a new entry's spare area */
+#define SPARE_MAX 16384      /* arrays of a key beyond this live on the heap */
+#define PREFETCH_LINES 20    /* cache lines of an entry asked for at once */
+
+typedef struct lru_links {
+  struct lru_links *prev, *next;
+  entry *owner;              /* NULL in the list's sentinel */
+} lru_links;
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+static item *entry_inline_items(entry *e) { return (item *)(void *)(e->key + round16(e->key_len)); }
+static char *entry_spare(entry *e) { return (char *)(entry_inline_items(e) + INLINE_ITEMS); }
+static lru_links *entry_lru(entry *e) { return (lru_links *)(void *)(entry_spare(e) + e->spare_cap); }
+static size_t entry_size(size_t key_len, size_t spare_cap, bool lru) {
+  return sizeof(entry) + round16(key_len) + INLINE_ITEMS * sizeof(item) + spare_cap + (lru ? sizeof(lru_links) : 0);
+}
+_Static_assert(sizeof(item) % 16 == 0, "the spare area stays 16-byte aligned");
+
+static bool in_spare(entry *e, const void *p) {
+  const char *spare = entry_spare(e);
+  return (const char *)p >= spare && (const char *)p < spare + e->spare_cap;
+}
+
+/* Gives back an item's array: to the heap, or to the spare area when it is
+ * the last block handed out from there (otherwise its room stays unused
+ * until the entry goes). */
+static void entry_release(entry *e, void *p, size_t n) {
+  if (!p) return;
+  if (!in_spare(e, p)) {
+    free(p);
+    return;
+  }
+  if ((char *)p + round16(n) == entry_spare(e) + e->spare_used) e->spare_used -= (uint32_t)round16(n);
+}
+
+/* Resizes an item's array (old: `old_n` bytes, or NULL) to `new_n` bytes,
+ * keeping its contents: in the entry's spare area while there is room (in
+ * place when it is the last block there), else on the heap. NULL when out
+ * of memory (the old array is then untouched). */
+static void *entry_resize(entry *e, void *old, size_t old_n, size_t new_n) {
+  char *spare = entry_spare(e);
+  old_n = round16(old_n);
+  new_n = round16(new_n);
+  if (old && in_spare(e, old) && (char *)old + old_n == spare + e->spare_used &&
+      (size_t)((char *)old - spare) + new_n <= e->spare_cap) {
+    e->spare_used = (uint32_t)((char *)old - spare + new_n);
+    return old;
+  }
+  void *p;
+  if (e->spare_used + new_n <= e->spare_cap) {
+    p = spare + e->spare_used;
+    e->spare_used += (uint32_t)new_n;
+  } else if (!(p = malloc(new_n))) {
+    return NULL;
+  }
+  if (old) {
+    memcpy(p, old, old_n < new_n ? old_n : new_n);
+    entry_release(e, old, old_n);
+  }
+  return p;
+}
 
 /* Cache-line aligned: threads locking neighbouring shards must not share
  * a line. */
@@ -102,7 +182,7 @@ typedef struct shard {
   size_t nslots, count;
   size_t sweep_at;           /* sweep when count passes this */
   bool lru;                  /* keep the LRU list (a store with a key cap) */
-  entry lru_list;            /* sentinel: lru_list.lru_next is the most recent */
+  lru_links lru_list;        /* sentinel: lru_list.next is the most recent */
 } shard;
 
 typedef struct mem_store {
@@ -142,19 +222,20 @@ static uint64_t hash_bytes(const char *s, size_t n) {
   return h ^ (h >> 33);
 }
 
-static void item_free(item *it) {
+static void item_free(entry *owner, item *it) {
   if (it->kind == ENT_SUM) {
-    free(it->u.sum.b);
+    entry_release(owner, it->u.sum.b, it->u.sum.cap * sizeof(bucket));
   } else if (it->kind == ENT_DISTINCT) {
+    entry_release(owner, it->u.dist.by_newest.b, it->u.dist.by_newest.cap * sizeof(bucket));
     for (uint32_t i = 0; i < it->u.dist.n; i++) free(it->u.dist.m[i].text);
-    free(it->u.dist.m);
-    free(it->u.dist.index);
+    entry_release(owner, it->u.dist.m, it->u.dist.cap * sizeof(member));
+    entry_release(owner, it->u.dist.index, it->u.dist.index_cap * sizeof(uint32_t));
   }
 }
 
 static void entry_free(entry *e) {
-  for (uint32_t i = 0; i < e->nitems; i++) item_free(&e->items[i]);
-  if (e->items != e->inline_items) free(e->items);
+  for (uint32_t i = 0; i < e->nitems; i++) item_free(e, &e->items[i]);
+  if (e->items != entry_inline_items(e)) free(e->items);
   free(e);
 }
 
@@ -183,16 +264,19 @@ static const char *intern_id(mem_store *ms, const char *id) {
 
 static void lru_unlink(shard *sh, entry *e) {
   if (!sh->lru) return;
-  e->lru_prev->lru_next = e->lru_next;
-  e->lru_next->lru_prev = e->lru_prev;
+  lru_links *l = entry_lru(e);
+  l->prev->next = l->next;
+  l->next->prev = l->prev;
 }
 
 static void lru_push(shard *sh, entry *e) {
   if (!sh->lru) return;
-  e->lru_next = sh->lru_list.lru_next;
-  e->lru_prev = &sh->lru_list;
-  sh->lru_list.lru_next->lru_prev = e;
-  sh->lru_list.lru_next = e;
+  lru_links *l = entry_lru(e);
+  l->owner = e;
+  l->next = sh->lru_list.next;
+  l->prev = &sh->lru_list;
+  sh->lru_list.next->prev = l;
+  sh->lru_list.next = l;
 }
 
 static void shard_remove(shard *sh, entry *e) {
@@ -236,13 +320,32 @@ static bool ident_is(const entry *e, const ident *k) {
   return e->hash == k->hash && e->key_len == k->key_len && memcmp(e->key, k->key, k->key_len) == 0;
 }
 
-static entry *shard_find(shard *sh, const ident *k) {
-  for (entry *e = sh->slots[k->hash & (sh->nslots - 1)]; e; e = e->next)
+/* Asks for all of an entry's cache lines at once: the lines of its items
+ * and arrays then arrive together with its header, not one after another.
+ * (Prefetching past the end of a block is harmless.) */
+static inline void prefetch_entry(const entry *e) {
+#pragma GCC unroll 32
+  for (size_t line = 1; line < PREFETCH_LINES; line++) __builtin_prefetch((const char *)e + 64 * line, 1);
+}
+
+/* The rest of a larger entry, once its header has told its size. */
+static void prefetch_rest(entry *e) {
+  size_t end = (size_t)(entry_spare(e) + e->spare_used - (char *)e);
+  for (size_t off = 64 * PREFETCH_LINES; off < end; off += 64) __builtin_prefetch((const char *)e + off, 1);
+}
+
+/* The key's entry, and in *link the pointer to it in its chain. */
+static entry *shard_find(shard *sh, const ident *k, entry ***link) {
+  for (entry **pp = &sh->slots[k->hash & (sh->nslots - 1)], *e; (e = *pp); pp = &e->next) {
+    prefetch_entry(e);
     if (ident_is(e, k)) {
+      prefetch_rest(e);
+      *link = pp;
       lru_unlink(sh, e);
       lru_push(sh, e);
       return e;
     }
+  }
   return NULL;
 }
 
@@ -275,11 +378,12 @@ static void shard_sweep(shard *sh, int64_t now) {
   sh->sweep_at = sh->count + (sh->count / 2 > 16 ? sh->count / 2 : 16);
 }
 
-static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, int64_t now, store_report *r) {
+static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, int64_t now, store_report *r,
+                           entry ***link) {
   if (sh->count >= sh->sweep_at) shard_sweep(sh, now);
   size_t cap = ms->max_keys;
-  while (cap && sh->count >= cap && sh->lru_list.lru_prev != &sh->lru_list) {
-    entry *victim = sh->lru_list.lru_prev;
+  while (cap && sh->count >= cap && sh->lru_list.prev != &sh->lru_list) {
+    entry *victim = sh->lru_list.prev->owner;
     if (r->notice) {
       char what[200], msg[320];
       describe(victim, what, sizeof what);
@@ -289,44 +393,48 @@ static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, int64_t now
     }
     shard_remove(sh, victim);
   }
-  if (sh->count >= sh->nslots && !shard_grow(sh)) return NULL;
-  entry *e = calloc(1, sizeof *e + k->key_len);
+  if (2 * sh->count >= sh->nslots && !shard_grow(sh)) return NULL; /* short chains: few entries read */
+  if (k->key_len > UINT32_MAX) return NULL;
+  entry *e = calloc(1, entry_size(k->key_len, SPARE_MIN, sh->lru));
   if (!e) return NULL;
   e->hash = k->hash;
-  e->items = e->inline_items;
-  e->capitems = sizeof e->inline_items / sizeof e->inline_items[0];
-  e->key_len = k->key_len;
+  e->key_len = (uint32_t)k->key_len;
+  e->items = entry_inline_items(e); /* after key_len: they follow the key */
+  e->capitems = INLINE_ITEMS;
+  e->spare_cap = SPARE_MIN;
   memcpy(e->key, k->key, k->key_len);
   e->next = sh->slots[k->hash & (sh->nslots - 1)];
   sh->slots[k->hash & (sh->nslots - 1)] = e;
+  *link = &sh->slots[k->hash & (sh->nslots - 1)];
   lru_push(sh, e);
   sh->count++;
   return e;
 }
 
-/* The item (kind, id) of an entry; a new one when `create`. NULL when
- * absent (or out of memory). */
-static item *entry_item(mem_store *ms, entry *e, char kind, const char *id, bool create, int64_t window_ns) {
-  for (uint32_t i = 0; i < e->nitems; i++) {
-    item *it = &e->items[i];
-    if (it->kind == kind && (it->id_seen == id || strcmp(it->id, id) == 0)) return it;
-  }
+/* The item (kind, id) of an entry, `id` interned; a new one when
+ * `create`. NULL when absent (or out of memory). */
+static inline item *entry_item(entry *e, char kind, const char *id, bool create, int64_t window_ns,
+                               uint32_t hint) {
+  /* Items are made in the order a program asks for them: `hint`, the
+   * op's position, usually finds the item at once. */
+  if (hint < e->nitems && e->items[hint].id == id && e->items[hint].kind == kind) return &e->items[hint];
+  for (uint32_t i = 0; i < e->nitems; i++)
+    if (e->items[i].id == id && e->items[i].kind == kind) return &e->items[i];
   if (!create) return NULL;
   if (e->nitems == e->capitems) {
-    uint32_t cap = 2 * e->capitems;
-    item *ni = e->items == e->inline_items ? malloc(cap * sizeof *ni) : realloc(e->items, cap * sizeof *ni);
+    if (e->capitems > UINT16_MAX / 2) return NULL; /* a key with 32,768 counters: refused */
+    uint16_t cap = (uint16_t)(2 * e->capitems);
+    bool in_entry = e->items == entry_inline_items(e);
+    item *ni = in_entry ? malloc(cap * sizeof *ni) : realloc(e->items, cap * sizeof *ni);
     if (!ni) return NULL;
-    if (e->items == e->inline_items) memcpy(ni, e->inline_items, sizeof e->inline_items);
+    if (in_entry) memcpy(ni, e->items, INLINE_ITEMS * sizeof *ni);
     e->items = ni;
     e->capitems = cap;
   }
-  const char *interned = intern_id(ms, id);
-  if (!interned) return NULL;
   item *it = &e->items[e->nitems++];
   memset(it, 0, sizeof *it);
   it->kind = (uint8_t)kind;
-  it->id_seen = id;
-  it->id = interned;
+  it->id = id;
   it->window_ns = window_ns;
   return it;
 }
@@ -347,49 +455,73 @@ static inline int64_t sat_add(int64_t a, int64_t b) {
   return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
-/* ---- sums ------------------------------------------------------------------------- */
+/* ---- sums -------------------------------------------------------------------------- */
 
-static bucket *sum_buckets(item *e) { return e->u.sum.b ? e->u.sum.b : e->u.sum.small; }
+static bucket *ws_array(window_sums *w) { return w->b ? w->b : w->small; }
+static bucket *ws_buckets(window_sums *w) { return ws_array(w) + w->start; }
 
-static bool sum_add(item *e, int64_t id, int64_t amount) {
-  if (!e->u.sum.b && !e->u.sum.cap) e->u.sum.cap = 2; /* `small` */
-  bucket *b = sum_buckets(e);
-  uint32_t n = e->u.sum.n;
-  int64_t newest = n ? b[n - 1].id : id;
-  if (id <= newest - KEEP) return true; /* older than anything kept: dropped */
-  uint32_t at = n;
-  while (at > 0 && b[at - 1].id > id) at--;
+static inline int64_t ws_sum(int64_t a, int64_t amount) {
+  return amount >= 0 ? sat_add(a, amount) : a + amount;
+}
+
+/* Adds `amount` to bucket `id`. Sums of counters only grow (amount >= 0,
+ * saturating at INT64_MAX); the members-by-newest sums of distinct
+ * counters also shrink, and never come near saturation. */
+static bool ws_add(entry *owner, window_sums *w, int64_t id, int64_t amount) {
+  bucket *b = ws_buckets(w);
+  uint32_t n = w->n;
   /* A hot key is read many times per bucket: keep the last reading up to
-   * date instead of summing 60 buckets again (amounts are >= 0, so a
-   * saturating sum does not depend on the order of additions). */
-  if (e->u.sum.cached && id <= e->u.sum.cache_id && id > e->u.sum.cache_id - BUCKETS)
-    e->u.sum.cache_sum = sat_add(e->u.sum.cache_sum, amount);
-  if (at > 0 && b[at - 1].id == id) {
-    b[at - 1].sum = sat_add(b[at - 1].sum, amount);
+   * date instead of summing 60 buckets again (a saturating sum of amounts
+   * >= 0 does not depend on the order of additions). */
+  bool in_cache = w->cached && id <= w->cache_id && id > w->cache_id - BUCKETS;
+  if (n && b[n - 1].id == id) { /* the newest bucket: the usual case */
+    b[n - 1].sum = ws_sum(b[n - 1].sum, amount);
+    if (in_cache) w->cache_sum = ws_sum(w->cache_sum, amount);
     return true;
   }
-  if (n == e->u.sum.cap) {
-    uint32_t cap = 2 * n;
-    bucket *nb = e->u.sum.b ? realloc(b, cap * sizeof *nb) : malloc(cap * sizeof *nb);
-    if (!nb) return false;
-    if (!e->u.sum.b) memcpy(nb, e->u.sum.small, sizeof e->u.sum.small);
-    e->u.sum.b = b = nb;
-    e->u.sum.cap = cap;
+  int64_t newest = n ? b[n - 1].id : id;
+  if (id <= newest - KEEP) return true; /* older than anything kept: dropped */
+  if (in_cache) w->cache_sum = ws_sum(w->cache_sum, amount);
+  uint32_t at = n;
+  while (at > 0 && b[at - 1].id > id) at--;
+  if (at > 0 && b[at - 1].id == id) {
+    b[at - 1].sum = ws_sum(b[at - 1].sum, amount);
+    return true;
+  }
+  /* A new bucket: first drop the ones it leaves KEEP behind the newest. */
+  int64_t keep_after = (id > newest ? id : newest) - KEEP;
+  uint32_t drop = 0;
+  while (drop < at && b[drop].id <= keep_after) drop++;
+  if (drop) {
+    w->start += drop;
+    b += drop;
+    n -= drop;
+    at -= drop;
+    w->cached = false; /* the cached window may have held them */
+  }
+  if (!w->b && !w->cap) w->cap = 2; /* `small` */
+  if (w->start + n == w->cap) {
+    bucket *array = ws_array(w);
+    if (w->start > 0) { /* room at the front: move down, once per `start` new buckets */
+      memmove(array, b, n * sizeof *b);
+    } else {
+      uint32_t cap = 2 * w->cap;
+      bucket *grown = entry_resize(owner, w->b, w->b ? w->cap * sizeof *b : 0, cap * sizeof *grown);
+      if (!grown) return false;
+      if (!w->b) memcpy(grown, w->small, sizeof w->small);
+      w->b = grown;
+      w->cap = cap;
+    }
+    w->start = 0;
+    b = ws_array(w);
   }
   memmove(b + at + 1, b + at, (n - at) * sizeof *b);
   b[at] = (bucket){id, amount};
-  n++;
-  /* Drop the buckets that fell KEEP behind the newest. */
-  uint32_t drop = 0;
-  while (drop < n && b[drop].id <= b[n - 1].id - KEEP) drop++;
-  if (drop) {
-    memmove(b, b + drop, (n - drop) * sizeof *b);
-    e->u.sum.cached = false; /* the cached window may have held them */
-  }
-  e->u.sum.n = n - drop;
-  e->dead_at = bucket_start(b[e->u.sum.n - 1].id + KEEP, e->window_ns);
+  w->n = n + 1;
   return true;
 }
+
+static int64_t ws_newest(window_sums *w) { return ws_buckets(w)[w->n - 1].id; }
 
 /* The first bucket with an id above `id` (the buckets are sorted). */
 static uint32_t first_after(const bucket *b, uint32_t n, int64_t id) {
@@ -402,17 +534,17 @@ static uint32_t first_after(const bucket *b, uint32_t n, int64_t id) {
   return lo;
 }
 
-static int64_t sum_read(item *e, int64_t now_id) {
-  if (e->u.sum.cached && e->u.sum.cache_id == now_id) return e->u.sum.cache_sum;
-  const bucket *b = sum_buckets(e);
-  uint32_t n = e->u.sum.n;
+/* The sum of the BUCKETS buckets ending with `now_id`. */
+static inline int64_t ws_read(window_sums *w, int64_t now_id) {
+  if (w->cached && w->cache_id == now_id) return w->cache_sum;
+  const bucket *b = ws_buckets(w);
+  uint32_t n = w->n;
   int64_t total = 0;
-  if (e->u.sum.cached && now_id > e->u.sum.cache_id && now_id - e->u.sum.cache_id < BUCKETS &&
-      e->u.sum.cache_sum < INT64_MAX) {
+  if (w->cached && now_id > w->cache_id && now_id - w->cache_id < BUCKETS && w->cache_sum < INT64_MAX) {
     /* The window slid forward a little: add the buckets that entered it,
      * subtract those that left (exact: nothing saturated). */
-    int64_t old = e->u.sum.cache_id;
-    total = e->u.sum.cache_sum;
+    int64_t old = w->cache_id;
+    total = w->cache_sum;
     for (uint32_t i = first_after(b, n, old); i < n && b[i].id <= now_id; i++) total = sat_add(total, b[i].sum);
     for (uint32_t i = first_after(b, n, old - BUCKETS); i < n && b[i].id <= now_id - BUCKETS; i++)
       total -= b[i].sum;
@@ -420,30 +552,37 @@ static int64_t sum_read(item *e, int64_t now_id) {
     for (uint32_t i = first_after(b, n, now_id - BUCKETS); i < n && b[i].id <= now_id; i++)
       total = sat_add(total, b[i].sum);
   }
-  e->u.sum.cached = true;
-  e->u.sum.cache_id = now_id;
-  e->u.sum.cache_sum = total;
+  w->cached = true;
+  w->cache_id = now_id;
+  w->cache_sum = total;
   return total;
+}
+
+static bool sum_add(entry *owner, item *e, int64_t id, int64_t amount) {
+  if (!ws_add(owner, &e->u.sum, id, amount)) return false;
+  e->dead_at = bucket_start(ws_newest(&e->u.sum) + KEEP, e->window_ns);
+  return true;
 }
 
 /* ---- distinct ------------------------------------------------------------------------ */
 
-static bool dist_reindex(item *e, uint32_t cap) {
-  uint32_t *index = calloc(cap, sizeof *index);
+static bool dist_reindex(entry *owner, item *e, uint32_t cap) {
+  uint32_t *index = entry_resize(owner, NULL, 0, cap * sizeof *index);
   if (!index) return false;
+  memset(index, 0, cap * sizeof *index);
   for (uint32_t i = 0; i < e->u.dist.n; i++) {
     uint32_t s = (uint32_t)e->u.dist.m[i].hash & (cap - 1);
     while (index[s]) s = (s + 1) & (cap - 1);
     index[s] = i + 1;
   }
-  free(e->u.dist.index);
+  entry_release(owner, e->u.dist.index, e->u.dist.index_cap * sizeof *index);
   e->u.dist.index = index;
   e->u.dist.index_cap = cap;
   return true;
 }
 
 /* Drops members not seen in the KEEP buckets behind the key's newest. */
-static bool dist_compact(item *e) {
+static bool dist_compact(entry *owner, item *e) {
   uint32_t k = 0;
   for (uint32_t i = 0; i < e->u.dist.n; i++) {
     member *m = &e->u.dist.m[i];
@@ -454,11 +593,17 @@ static bool dist_compact(item *e) {
     e->u.dist.m[k++] = *m;
   }
   e->u.dist.n = k;
-  return !e->u.dist.index || dist_reindex(e, e->u.dist.index_cap);
+  return !e->u.dist.index || dist_reindex(owner, e, e->u.dist.index_cap);
 }
 
-static void member_see(member *m, int64_t id) {
+/* Records a sighting of a known member in bucket `id`; false when out of
+ * memory. */
+static bool member_see(entry *owner, item *e, member *m, int64_t id) {
   if (id > m->newest) {
+    /* The member moves to its new newest bucket (added there first, so
+     * that an old bucket already dropped stays dropped). */
+    if (!ws_add(owner, &e->u.dist.by_newest, id, 1)) return false;
+    ws_add(owner, &e->u.dist.by_newest, m->newest, -1); /* an existing bucket: no allocation */
     int64_t shift = id - m->newest;
     m->seen = shift >= 128 ? 0 : m->seen << shift;
     m->seen |= 1;
@@ -466,6 +611,7 @@ static void member_see(member *m, int64_t id) {
   } else if (m->newest - id < 128) {
     m->seen |= (unsigned __int128)1 << (m->newest - id);
   }
+  return true;
 }
 
 #define DIST_LINEAR 8 /* members searched one by one before an index pays */
@@ -486,30 +632,31 @@ static member *dist_find(item *e, uint64_t h, const char *text, size_t len) {
   return NULL;
 }
 
-static bool dist_add(item *e, int64_t id, const char *text, size_t len) {
+static bool dist_add(entry *owner, item *e, int64_t id, const char *text, size_t len) {
   if (e->u.dist.n && id <= e->u.dist.newest - KEEP) return true;
   if (!e->u.dist.n || id > e->u.dist.newest) e->u.dist.newest = id;
   uint64_t h = hash_bytes(text, len);
   member *found = dist_find(e, h, text, len);
   if (found) {
-    member_see(found, id);
+    if (!member_see(owner, e, found, id)) return false;
     e->dead_at = bucket_start(e->u.dist.newest + KEEP, e->window_ns);
     return true;
   }
   if (e->u.dist.n == e->u.dist.cap) {
     /* Before growing, forget members gone out of reach. */
-    if (e->u.dist.n && !dist_compact(e)) return false;
+    if (e->u.dist.n && !dist_compact(owner, e)) return false;
     if (e->u.dist.n == e->u.dist.cap) {
       uint32_t ncap = e->u.dist.cap ? 2 * e->u.dist.cap : 2;
-      member *nm = realloc(e->u.dist.m, ncap * sizeof *nm);
+      member *nm = entry_resize(owner, e->u.dist.m, e->u.dist.cap * sizeof *nm, ncap * sizeof *nm);
       if (!nm) return false;
       e->u.dist.m = nm;
       e->u.dist.cap = ncap;
     }
   }
   if (e->u.dist.n + 1 > DIST_LINEAR && 2 * (e->u.dist.n + 1) > e->u.dist.index_cap &&
-      !dist_reindex(e, e->u.dist.index_cap ? 2 * e->u.dist.index_cap : 32))
+      !dist_reindex(owner, e, e->u.dist.index_cap ? 2 * e->u.dist.index_cap : 32))
     return false;
+  if (!ws_add(owner, &e->u.dist.by_newest, id, 1)) return false;
   member *m = &e->u.dist.m[e->u.dist.n];
   *m = (member){h, id, 1, NULL, len, {0}};
   if (len <= MEMBER_INLINE) {
@@ -528,7 +675,12 @@ static bool dist_add(item *e, int64_t id, const char *text, size_t len) {
   return true;
 }
 
-static int64_t dist_read(const item *e, int64_t now_id) {
+static int64_t dist_read(item *e, int64_t now_id) {
+  /* At or after the key's newest event every member's newest sighting is
+   * its latest one up to now: it is in the window when that bucket is. */
+  if (now_id >= e->u.dist.newest) return ws_read(&e->u.dist.by_newest, now_id);
+  /* Time went backwards: a member may have been seen in the window and
+   * again after it; look at each. */
   int64_t count = 0;
   for (uint32_t i = 0; i < e->u.dist.n; i++) {
     const member *m = &e->u.dist.m[i];
@@ -546,16 +698,85 @@ static int64_t dist_read(const item *e, int64_t now_id) {
 
 /* ---- the store ----------------------------------------------------------------------------- */
 
+/* A session remembers the interned copy of each id it was asked about, by
+ * the asker's address (store.h: ids do not change during a session), so
+ * that items are found by comparing pointers. */
+#define MEMOS 16 /* counters per request whose bucket a session remembers */
 
+typedef struct mem_session {
+  store_session base;
+  struct known_id {
+    const char *asked, *interned;
+  } *ids;
+  size_t nids, capids;
+  /* Per op position (a program asks in the same order every request): the
+   * id asked and its interned copy, and the bucket of the last request's
+   * time with the span of time it covers. Traffic time moves little from
+   * one request to the next: most fall in the same bucket and need no
+   * division. */
+  struct op_memo {
+    const char *asked, *interned;
+    int64_t window_ns, from, to, bucket;
+  } memo[MEMOS];
+} mem_session;
 
+static const char *session_id(mem_session *ss, const char *id);
+
+/* The interned id of the op at position `i`. */
+static inline const char *memo_id(mem_session *ss, size_t i, const char *id) {
+  if (i >= MEMOS) return session_id(ss, id);
+  struct op_memo *m = &ss->memo[i];
+  if (m->asked != id) {
+    const char *interned = session_id(ss, id);
+    if (!interned) return NULL;
+    *m = (struct op_memo){.asked = id, .interned = interned};
+  }
+  return m->interned;
+}
+
+/* The bucket of `now` in a window (store_bucket()), for the op at position
+ * `i` (after memo_id). */
+static inline int64_t memo_bucket(mem_session *ss, size_t i, int64_t now, int64_t window_ns) {
+  struct op_memo *m = i < MEMOS ? &ss->memo[i] : NULL;
+  if (m && m->window_ns == window_ns && now >= m->from && now < m->to) return m->bucket;
+  int64_t id = store_bucket(now, window_ns);
+  if (m && window_ns % BUCKETS == 0) { /* buckets of whole ns: [id * width, (id + 1) * width) */
+    int64_t width = window_ns / BUCKETS;
+    if (id > INT64_MIN / width + 1 && id < INT64_MAX / width - 1) {
+      m->window_ns = window_ns;
+      m->from = id * width;
+      m->to = m->from + width;
+      m->bucket = id;
+    }
+  }
+  return id;
+}
+
+static const char *session_id(mem_session *ss, const char *id) {
+  for (size_t i = 0; i < ss->nids; i++)
+    if (ss->ids[i].asked == id) return ss->ids[i].interned;
+  const char *interned = intern_id((mem_store *)ss->base.owner, id);
+  if (!interned) return NULL;
+  if (ss->nids == ss->capids) {
+    size_t cap = ss->capids * 2 + 8;
+    struct known_id *ids = realloc(ss->ids, cap * sizeof *ids);
+    if (!ids) return interned; /* not remembered: interned again next time */
+    ss->ids = ids;
+    ss->capids = cap;
+  }
+  ss->ids[ss->nids++] = (struct known_id){id, interned};
+  return interned;
+}
 
 /* The entry of the key being worked on, with its shard locked. Consecutive
  * operations on the same key (a request's counters usually share one)
  * reuse it: one lookup, one lock. */
 typedef struct cursor {
   mem_store *ms;
+  mem_session *ss;
   shard *sh;                 /* locked, or NULL */
   entry *e;                  /* the key's entry, or NULL while it has none */
+  entry **link;              /* the pointer to e in its hash chain */
   ident k;                   /* the key, and its hash */
   int64_t now;
   store_report *r;
@@ -568,17 +789,22 @@ static void cursor_release(cursor *c) {
 
 /* Moves to `key`; creates its entry when `create`. NULL: the key has no
  * entry (or, with `create`, out of memory). */
-static entry *cursor_at(cursor *c, const char *key, size_t key_len, bool create) {
-  bool same = c->sh && key_len == c->k.key_len && (key == c->k.key || memcmp(key, c->k.key, key_len) == 0);
+static entry *cursor_move(cursor *c, const char *key, size_t key_len, bool create) {
+  bool same = c->sh && key_len == c->k.key_len && memcmp(key, c->k.key, key_len) == 0;
   if (!same) {
     cursor_release(c);
     c->k = make_ident(key, key_len);
     c->sh = &c->ms->shards[(c->k.hash >> 40) % c->ms->nshards];
     pthread_mutex_lock(&c->sh->lock);
-    c->e = shard_find(c->sh, &c->k);
+    c->e = shard_find(c->sh, &c->k, &c->link);
   }
-  if (!c->e && create) c->e = shard_insert(c->ms, c->sh, &c->k, c->now, c->r);
+  if (!c->e && create) c->e = shard_insert(c->ms, c->sh, &c->k, c->now, c->r, &c->link);
   return c->e;
+}
+
+static inline entry *cursor_at(cursor *c, const char *key, size_t key_len, bool create) {
+  if (c->e && key == c->k.key && key_len == c->k.key_len) return c->e; /* the same key string */
+  return cursor_move(c, key, key_len, create);
 }
 
 static void note_dead_at(entry *e, const item *it) {
@@ -590,30 +816,127 @@ static int out_of_memory(store_report *r) {
   return -1;
 }
 
-/* Adds the op's event (when op->add) and, when `read`, reads the counter. */
-static int counter_op(cursor *c, store_counter_op *op, bool read) {
+/* ---- growing an entry --------------------------------------------------------------- */
+
+/* Moves (to != NULL) or measures (to NULL) one array of `from`'s spare
+ * area; arrays on the heap stay where they are. */
+static void *move_array(entry *to, entry *from, void *p, size_t n, size_t *live) {
+  if (!p || !in_spare(from, p)) return p;
+  n = round16(n);
+  *live += n;
+  if (!to) return p;
+  char *q = entry_spare(to) + to->spare_used;
+  memcpy(q, p, n);
+  to->spare_used += (uint32_t)n;
+  return q;
+}
+
+/* Every array of an item that may live in the spare area. */
+static void item_arrays(entry *to, entry *from, item *it, size_t *live) {
+  if (it->kind == ENT_SUM) {
+    it->u.sum.b = move_array(to, from, it->u.sum.b, it->u.sum.cap * sizeof(bucket), live);
+  } else if (it->kind == ENT_DISTINCT) {
+    window_sums *w = &it->u.dist.by_newest;
+    w->b = move_array(to, from, w->b, w->cap * sizeof(bucket), live);
+    it->u.dist.m = move_array(to, from, it->u.dist.m, it->u.dist.cap * sizeof(member), live);
+    it->u.dist.index = move_array(to, from, it->u.dist.index, it->u.dist.index_cap * sizeof(uint32_t), live);
+  }
+}
+
+/* The spare bytes the next event of an item may ask for (its arrays that
+ * are full, doubled). */
+static size_t ws_growth(const window_sums *w) {
+  return w->start + w->n == w->cap && w->start == 0 ? round16(2 * (w->cap ? w->cap : 2) * sizeof(bucket)) : 0;
+}
+
+static size_t item_growth(const item *it) {
+  if (it->kind == ENT_SUM) return ws_growth(&it->u.sum);
+  if (it->kind != ENT_DISTINCT) return 0;
+  size_t need = ws_growth(&it->u.dist.by_newest);
+  uint32_t n = it->u.dist.n;
+  if (n == it->u.dist.cap) need += round16(2 * (n ? n : 1) * sizeof(member));
+  if (n + 1 > DIST_LINEAR && 2 * (n + 1) > it->u.dist.index_cap)
+    need += round16((it->u.dist.index_cap ? 2 * it->u.dist.index_cap : 32) * sizeof(uint32_t));
+  return need;
+}
+
+/* Makes room for `need` more bytes in the spare area of the cursor's
+ * entry: the entry is copied into a larger block (twice the spare area,
+ * or more), its arrays packed together, and put in the old one's place in
+ * the hash chain and LRU list. Returns the entry, moved or not (not when
+ * it would pass SPARE_MAX or memory is short: its arrays then go to the
+ * heap). */
+static entry *entry_reserve(cursor *c, size_t need) {
+  entry *old = c->e;
+  if (old->spare_used + need <= old->spare_cap) return old;
+  size_t live = 0;
+  for (uint32_t i = 0; i < old->nitems; i++) item_arrays(NULL, old, &old->items[i], &live);
+  size_t cap = 2 * (size_t)old->spare_cap;
+  if (cap < live + need) cap = round16(live + need);
+  if (cap > SPARE_MAX) {
+    if (live + need > SPARE_MAX) return old;
+    cap = SPARE_MAX;
+  }
+  bool lru = c->sh->lru;
+  entry *e = malloc(entry_size(old->key_len, cap, lru));
+  if (!e) return old;
+  memcpy(e, old, (size_t)(entry_spare(old) - (char *)old)); /* header, key, inline items */
+  e->spare_cap = (uint32_t)cap;
+  e->spare_used = 0;
+  if (old->items == entry_inline_items(old)) e->items = entry_inline_items(e);
+  live = 0;
+  for (uint32_t i = 0; i < e->nitems; i++) item_arrays(e, old, &e->items[i], &live);
+  if (lru) {
+    lru_links *l = entry_lru(e);
+    *l = *entry_lru(old);
+    l->owner = e;
+    l->prev->next = l;
+    l->next->prev = l;
+  }
+  *c->link = e;
+  free(old);
+  return c->e = e;
+}
+
+/* ---- operations ---------------------------------------------------------------------- */
+
+/* Adds the op's event (when op->add) and, when `read`, reads the counter;
+ * `i` is the op's position in the request's list. */
+static int counter_op(cursor *c, store_counter_op *op, bool read, uint32_t i) {
   char kind = op->mode == STORE_DISTINCT ? ENT_DISTINCT : ENT_SUM;
-  int64_t id = store_bucket(c->now, op->window_ns);
+  const char *cid = memo_id(c->ss, i, op->id);
+  if (!cid) return out_of_memory(c->r);
+  int64_t id = memo_bucket(c->ss, i, c->now, op->window_ns);
   entry *e = cursor_at(c, op->key, op->key_len, op->add);
-  item *it = e ? entry_item(c->ms, e, kind, op->id, op->add, op->window_ns) : NULL;
+  item *it = e ? entry_item(e, kind, cid, op->add, op->window_ns, i) : NULL;
   if (op->add) {
     if (!it) return out_of_memory(c->r);
-    bool ok = kind == ENT_SUM ? sum_add(it, id, op->amount) : dist_add(it, id, op->member, op->member_len);
+    size_t need = item_growth(it);
+    if (need && e->spare_used + need > e->spare_cap) { /* the entry may move */
+      e = entry_reserve(c, need);
+      it = entry_item(e, kind, cid, false, 0, i);
+    }
+    bool ok = kind == ENT_SUM ? sum_add(e, it, id, op->amount) : dist_add(e, it, id, op->member, op->member_len);
     if (!ok) return out_of_memory(c->r);
     note_dead_at(e, it);
   }
-  if (read) op->value = !it ? 0 : kind == ENT_SUM ? sum_read(it, id) : dist_read(it, id);
+  if (read) op->value = !it ? 0 : kind == ENT_SUM ? ws_read(&it->u.sum, id) : dist_read(it, id);
   return 0;
 }
 
 static int mem_begin(store_session *ss, int64_t now, store_counter_op *ops, size_t nops,
                      store_suspend_op *susp, size_t nsusp, store_report *r) {
-  cursor c = {(mem_store *)ss->owner, NULL, NULL, {NULL, 0, 0}, now, r};
+  cursor c = {(mem_store *)ss->owner, (mem_session *)ss, NULL, NULL, NULL, {NULL, 0, 0}, now, r};
   int rc = 0;
-  for (size_t i = 0; i < nops && rc == 0; i++) rc = counter_op(&c, &ops[i], true);
+  for (size_t i = 0; i < nops && rc == 0; i++) rc = counter_op(&c, &ops[i], true, (uint32_t)i);
   for (size_t i = 0; i < nsusp && rc == 0; i++) {
+    const char *rule = memo_id(c.ss, nops + i, susp[i].rule);
+    if (!rule) {
+      rc = out_of_memory(r);
+      break;
+    }
     entry *e = cursor_at(&c, susp[i].key, susp[i].key_len, false);
-    item *it = e ? entry_item(c.ms, e, ENT_SUSPENSION, susp[i].rule, false, 0) : NULL;
+    item *it = e ? entry_item(e, ENT_SUSPENSION, rule, false, 0, (uint32_t)(nops + i)) : NULL;
     susp[i].active = it && it->u.susp.start <= now && now < it->u.susp.until;
   }
   cursor_release(&c);
@@ -622,16 +945,17 @@ static int mem_begin(store_session *ss, int64_t now, store_counter_op *ops, size
 
 static int mem_commit(store_session *ss, int64_t now, const store_counter_op *ops, size_t nops,
                       const store_suspend_op *susp, size_t nsusp, store_report *r) {
-  cursor c = {(mem_store *)ss->owner, NULL, NULL, {NULL, 0, 0}, now, r};
+  cursor c = {(mem_store *)ss->owner, (mem_session *)ss, NULL, NULL, NULL, {NULL, 0, 0}, now, r};
   int rc = 0;
   for (size_t i = 0; i < nops && rc == 0; i++) {
     if (!ops[i].add) continue;
     store_counter_op op = ops[i];
-    rc = counter_op(&c, &op, false);
+    rc = counter_op(&c, &op, false, (uint32_t)i);
   }
   for (size_t i = 0; i < nsusp && rc == 0; i++) {
-    entry *e = cursor_at(&c, susp[i].key, susp[i].key_len, true);
-    item *it = e ? entry_item(c.ms, e, ENT_SUSPENSION, susp[i].rule, true, 0) : NULL;
+    const char *rule = memo_id(c.ss, nops + i, susp[i].rule);
+    entry *e = rule ? cursor_at(&c, susp[i].key, susp[i].key_len, true) : NULL;
+    item *it = e ? entry_item(e, ENT_SUSPENSION, rule, true, 0, (uint32_t)(nops + i)) : NULL;
     if (!it) {
       rc = out_of_memory(r);
       break;
@@ -647,16 +971,19 @@ static int mem_commit(store_session *ss, int64_t now, const store_counter_op *op
 }
 
 static store_session *mem_open_session(store *s, char *err, size_t errcap) {
-  store_session *ss = malloc(sizeof *ss);
+  mem_session *ss = calloc(1, sizeof *ss);
   if (!ss) {
     snprintf(err, errcap, "out of memory");
     return NULL;
   }
-  ss->owner = s;
-  return ss;
+  ss->base.owner = s;
+  return &ss->base;
 }
 
-static void mem_close_session(store_session *ss) { free(ss); }
+static void mem_close_session(store_session *ss) {
+  free(((mem_session *)ss)->ids);
+  free(ss);
+}
 
 static void mem_destroy(store *s) {
   mem_store *ms = (mem_store *)s;
@@ -676,8 +1003,24 @@ static void mem_destroy(store *s) {
   free(ms);
 }
 
+/* Asks for the cache lines of the entry at the head of the key's chain
+ * (usually the key's own): a request's rules then run while they arrive.
+ * A busy shard is left alone rather than waited for. */
+static void mem_prefetch(store_session *ss, const char *key, size_t key_len) {
+  mem_store *ms = (mem_store *)ss->owner;
+  uint64_t h = hash_bytes(key, key_len);
+  shard *sh = &ms->shards[(h >> 40) % ms->nshards];
+  if (pthread_mutex_trylock(&sh->lock) != 0) return;
+  entry *e = sh->slots[h & (sh->nslots - 1)];
+  if (e) {
+    __builtin_prefetch(e, 1);
+    prefetch_entry(e);
+  }
+  pthread_mutex_unlock(&sh->lock);
+}
+
 static const store_class memory_class = {
-    "memory", mem_open_session, mem_close_session, mem_begin, mem_commit, mem_destroy,
+    "memory", mem_open_session, mem_close_session, mem_begin, mem_commit, mem_destroy, mem_prefetch,
 };
 
 store *store_memory_new(size_t max_keys) {
@@ -697,7 +1040,7 @@ store *store_memory_new(size_t max_keys) {
     sh->nslots = 64;
     sh->slots = calloc(sh->nslots, sizeof *sh->slots);
     sh->lru = max_keys != 0;
-    sh->lru_list.lru_next = sh->lru_list.lru_prev = &sh->lru_list;
+    sh->lru_list.next = sh->lru_list.prev = &sh->lru_list;
     sh->sweep_at = 16;
     if (!sh->slots || pthread_mutex_init(&sh->lock, NULL) != 0) {
       free(sh->slots);
