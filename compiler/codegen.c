@@ -883,6 +883,30 @@ static int counter_read_by(const policy_file *pf, const expr *e, uint8_t *let_se
   return k;
 }
 
+/* Whether a rule's condition, retry_after, suspension or obligations read
+ * a counter (its reason runs after all rules). */
+static bool rule_reads_counter(cg *g, const rule_decl *rd) {
+  const expr *parts[5];
+  int n = 0;
+  parts[n++] = rd->when;
+  parts[n++] = rd->unless;
+  parts[n++] = rd->retry_after;
+  parts[n++] = rd->suspend_key;
+  parts[n++] = rd->suspend_for;
+  uint8_t *seen = arena_alloc(g->a, (size_t)g->pf->nlets + 1);
+  if (!seen) return true;
+  for (int i = 0; i < n; i++) {
+    memset(seen, 0, (size_t)g->pf->nlets + 1);
+    if (counter_read_by(g->pf, parts[i], seen) >= 0) return true;
+  }
+  for (int t = 0; t < rd->nthens; t++)
+    for (int k = 0; k < rd->thens[t].nargs; k++) {
+      memset(seen, 0, (size_t)g->pf->nlets + 1);
+      if (counter_read_by(g->pf, rd->thens[t].args[k], seen) >= 0) return true;
+    }
+  return false;
+}
+
 /* A value block computing e (for the VM to run before the rules). */
 static uint32_t gen_value_block(cg *g, const expr *e, const char *what, uint32_t temps) {
   uint8_t *seen = arena_alloc(g->a, (size_t)g->pf->nlets + 1);
@@ -989,9 +1013,20 @@ bool codegen_policy(const policy_file *pf, arena *a, diag_list *d, clause_progra
   p->rules = arena_alloc(a, (pf->nrules ? pf->nrules : 1) * sizeof(prog_rule));
   if (!p->rules) return false;
   new_block(g);
+  /* A stateful policy asks the store (STATE) just before the first rule
+   * that reads a counter: the rules before it run while the store's
+   * answer is on its way (see clause_vm_eval). */
+  bool stateful = pf->ncounters > 0;
+  for (int r = 0; r < pf->nrules; r++) stateful |= pf->rules[r].effect == EFF_SUSPEND;
+  bool state_emitted = !stateful;
   for (int r = 0; r < pf->nrules && !g->failed; r++) {
     const rule_decl *rd = &pf->rules[r];
     prog_rule *pr = &p->rules[r];
+    if (!state_emitted && rule_reads_counter(g, rd)) {
+      g->src_text = NULL;
+      emit(g, BC_STATE, 0, 0, 0);
+      state_emitted = true;
+    }
     pr->id = rd->id;
     pr->cite = rd->cite;
     pr->effect = effect_of[rd->effect];
@@ -1043,6 +1078,7 @@ bool codegen_policy(const policy_file *pf, arena *a, diag_list *d, clause_progra
     for (int k = 0; k < nexits; k++) patch_jump(g, exits[k]);
   }
   g->src_text = NULL;
+  if (!state_emitted) emit(g, BC_STATE, 0, 0, 0);
   emit(g, BC_HALT, 0, 0, 0);
 
   /* One value block per reason. */

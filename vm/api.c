@@ -202,6 +202,12 @@ clause_vm *clause_vm_new(const clause_program *p) {
   }
   for (uint32_t f = 0; f < p->nfields; f++)
     if (!p->fields[f].optional) vm->required[vm->nrequired++] = f;
+  /* Rules may run before the store answers when the rules block says
+   * where it needs the state (programs compiled before STATE existed do
+   * not) and no extern could be called for a request that a suspension
+   * then decides. */
+  for (uint32_t pc = p->block_start[0]; pc < p->block_start[1] && p->kind == PROG_POLICY; pc++)
+    if (INSTR_OP(p->code[pc]) == BC_STATE) vm->speculate = (p->ncounters || p->nsuspend) && p->nexterns == 0;
   for (uint32_t pc = 0; pc < p->ncode; pc++) { /* the verifier made each a string */
     if (INSTR_OP(p->code[pc]) != BC_MATCHK) continue;
     const value *pat = &p->consts[INSTR_C(p->code[pc])];
@@ -423,7 +429,20 @@ int clause_vm_eval(clause_vm *vm, clause_decision *out) {
     vm->regs[p->now_reg] = clock && clock->kind == CV_TIMESTAMP ? *clock : vm_wall_clock();
   }
   bool stateful = p->ncounters || p->nsuspend;
-  if (!stateful || !state_begin(vm)) vm_run_block(vm, 0, NULL);
+  vm->state_done = false;
+  if (!stateful) {
+    vm_run_block(vm, 0, NULL);
+  } else if (vm->speculate && !vm->trace) {
+    /* The rules that read no counter run while the store fetches the
+     * request's state; STATE (or the line below, when a first_match
+     * rule stopped before it) then asks for it. */
+    state_prefetch(vm);
+    vm_run_block(vm, 0, NULL);
+    if (!vm->state_done) state_point(vm);
+  } else { /* explaining, or externs that must not run for a suspended key */
+    vm->state_done = true; /* STATE in the rules has nothing left to do */
+    if (!state_begin(vm)) vm_run_block(vm, 0, NULL);
+  }
   finish_decision(vm);
   if (stateful) {
     state_commit(vm);

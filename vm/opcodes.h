@@ -115,7 +115,8 @@
   OPCODE(CJGE,     "rrj", "conjunct R[A] >= R[B]: false: pc += C; error: pending")    \
   OPCODE(CJIN,     "rrj", "conjunct R[A] in R[B]: false: pc += C; error: pending")    \
   OPCODE(STARTS,   "wrr", "R[A] := R[B].startsWith(R[C])")                          \
-  OPCODE(XCALL,    "wre", "R[A] := extern X[C](R[B], R[B+1], ...)")
+  OPCODE(XCALL,    "wre", "R[A] := extern X[C](R[B], R[B+1], ...)")               \
+  OPCODE(STATE,    "___", "counters and suspensions from the state store (once)")
 
 typedef enum opcode {
 #define OPCODE_ENUM(name, kinds, doc) BC_##name,

@@ -199,6 +199,51 @@ bool state_begin(clause_vm *vm) {
   return false;
 }
 
+/* Puts errors[from, n) before errors[0, from), keeping both in order. */
+static void errors_to_front(clause_vm *vm, size_t from) {
+  clause_eval_error *e = vm->errors, t;
+  size_t n = vm->nerrors;
+  for (size_t i = 0, j = from - 1; from && i < j; i++, j--) t = e[i], e[i] = e[j], e[j] = t;
+  for (size_t i = from, j = n - 1; n > from && i < j; i++, j--) t = e[i], e[i] = e[j], e[j] = t;
+  for (size_t i = 0, j = n - 1; n && i < j; i++, j--) t = e[i], e[i] = e[j], e[j] = t;
+}
+
+bool state_point(clause_vm *vm) {
+  size_t before = vm->nerrors; /* the errors of the rules that ran already */
+  vm->state_done = true;
+  bool decided = state_begin(vm);
+  /* The state's errors come first, as when it is asked before the rules. */
+  size_t added = vm->nerrors - before;
+  if (before && added) errors_to_front(vm, before);
+  if (!decided) return false;
+  /* A suspension in force, or the store down under on_store_error deny,
+   * decides before any rule: nothing the rules did so far counts. */
+  vm->nerrors = added;
+  vm->nflags = vm->nobligs_out = 0;
+  if (vm->by_suspension) {
+    vm->matched[0] = vm->decider; /* state_begin listed it last */
+    vm->nmatched = 1;
+  } else {
+    vm->nmatched = 0;
+    vm->decider = PROG_NONE;
+  }
+  vm->decider_failed = false;
+  vm->pending = cv_null();
+  vm->pending_retry_ns = vm->decider_retry_ns = -1;
+  vm->stop = true;
+  return true;
+}
+
+void state_prefetch(clause_vm *vm) {
+  const clause_program *p = vm->p;
+  if (!vm->state.session) return; /* opened by the first state_begin */
+  uint32_t block = p->ncounters ? p->counters[0].key_block : p->rules[p->suspend_rules[0]].suspend_key_block;
+  instr first = p->code[p->block_start[block]];
+  if (INSTR_OP(first) != BC_RET) return; /* only a key that is a field: nothing is evaluated twice */
+  const value *key = &vm->regs[INSTR_A(first)];
+  if (key->kind == CV_STRING) store_prefetch(vm->state.session, key->s, key->n);
+}
+
 void state_commit(clause_vm *vm) {
   const clause_program *p = vm->p;
   vm_state *st = &vm->state;

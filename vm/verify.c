@@ -270,7 +270,7 @@ static int check_code(vstate *v) {
         break;
       }
       bool rule_op = op == BC_RCOND || op == BC_RWHEN || op == BC_RUNLESS || op == BC_RRETRY || op == BC_RSUSPEND ||
-                     op == BC_RMATCH || op == BC_OBLIG || op == BC_OBLIGK || op == BC_HALT;
+                     op == BC_RMATCH || op == BC_OBLIG || op == BC_OBLIGK || op == BC_HALT || op == BC_STATE;
       if (rule_op != (rule_op && rules_block)) {
         rc = reject(v, VC_BLOCK_END, "bad bytecode at %u: %s outside the rules block", pc, opcode_names[op]);
         break;

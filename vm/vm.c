@@ -897,6 +897,10 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     }
     CASE(OBLIG) add_obligation(vm, &p->obligs[b], &R[a]); NEXT();
     CASE(OBLIGK) record_obligation(vm, &p->obligs[b], K[c].s); NEXT();
+    CASE(STATE) {
+      if (!vm->state_done && state_point(vm)) goto halt; /* a suspension or the store decided */
+      NEXT();
+    }
     CASE(HALT) goto halt;
     CASE(RET) {
       if (result) *result = R[a];

@@ -73,6 +73,8 @@ struct clause_vm {
   vm_state state;
   int64_t pending_susp_ns;     /* RSUSPEND of the rule being matched */
   bool by_suspension;          /* decided by a suspension already in force */
+  bool state_done;             /* state_begin ran for this evaluation */
+  bool speculate;              /* the rules before STATE may run first (state_point) */
   const char *store_reason;    /* decided by on_store_error deny: the reason */
 };
 
@@ -80,6 +82,13 @@ struct clause_vm {
  * request is decided before the rules (a suspension in force, or the store
  * down under on_store_error deny). */
 bool state_begin(clause_vm *vm);
+/* state_begin where the rules block asks for it (STATE), after the rules
+ * before it ran: when the state decides, their results are dropped, so
+ * that the decision is the one state_begin before the rules would give.
+ * Returns true when the state decided. */
+bool state_point(clause_vm *vm);
+/* Lets the store start fetching what state_begin will ask for. */
+void state_prefetch(clause_vm *vm);
 void state_commit(clause_vm *vm);
 /* Points the VM at another store (clause test gives each test its own). */
 int vm_use_store(clause_vm *vm, store *s);
