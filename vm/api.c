@@ -429,7 +429,7 @@ int clause_vm_eval(clause_vm *vm, clause_decision *out) {
     vm->regs[p->now_reg] = clock && clock->kind == CV_TIMESTAMP ? *clock : vm_wall_clock();
   }
   bool stateful = p->ncounters || p->nsuspend;
-  vm->state_done = false;
+  vm->state_done = !stateful; /* a STATE in a stateless program does nothing */
   if (!stateful) {
     vm_run_block(vm, 0, NULL);
   } else if (vm->speculate && !vm->trace) {
