@@ -13,17 +13,22 @@
  *
  * The seed keeps counters in the (memory) state store, so its requests
  * are replayed as live traffic from many accounts: before each evaluation
- * the @clock field (request.time) moves 100 ms forward (a gateway at 10
- * requests a second of request time) and account.id is set to the next of
- * 100,000 account ids (each thread has its own). Each account thus sends
- * a request every 10,000 s, about 9 a day: most requests are allowed, as
- * in live traffic, and the store soon holds its steady state of some
- * 100,000 keys (at 1 ms a request its 1 h and 24 h windows would still be
- * filling, and growing memory, during the whole run). The setters are
- * inside the timed loop (a gateway calls them too); every BATCH
- * evaluations the VMs are bound again from their JSON, outside the timing,
- * so that the account ids set in between do not pile up in the VMs' input
- * memory.
+ * account.id is set to one of N account ids drawn at random (uniformly;
+ * each thread has its own accounts) and the @clock field (request.time)
+ * moves 10,000 s / N forward, so that each account sends a request every
+ * 10,000 s on average, about 9 a day, whatever N: most requests are
+ * allowed, as in live traffic. The ids are laid out in the order they are
+ * drawn, as a gateway has the id of the request it just read at hand; the
+ * store's entries are reached in random order, as live traffic reaches
+ * them (not in the order they were made, which the memory's prefetchers
+ * would guess). Before the timed runs, two days of traffic time bring the
+ * store to its steady state (the seed's longest window for reading is 24 h
+ * and the memory store keeps two windows of buckets). N is 100,000 (the
+ * store in main memory: each decision waits for it) and 1,000 (the store
+ * in the caches). The setters are inside the timed loop (a gateway calls
+ * them too); every BATCH evaluations the VMs are bound again from their
+ * JSON, outside the timing, so that the account ids set in between do not
+ * pile up in the VMs' input memory.
  *
  * Extern calls: with BENCH_EXTERN_PATH naming the folder of the test
  * library (tests/.libs/libclausetest.so; `make bench` builds it and sets
@@ -38,7 +43,7 @@
  *   seed policy: median 183.2 ns/decision (5.46 M decisions/s/core), 7 runs
  *
  * BENCH_RUNS (default 7) and BENCH_SECONDS (default 1, per run) change the
- * effort. Times are CLOCK_MONOTONIC.
+ * effort; BENCH_ACCOUNTS adds a run with that number of live accounts. Times are CLOCK_MONOTONIC.
  */
 #include <clause.h>
 
@@ -71,8 +76,10 @@ static void die(const char *fmt, const char *what, const char *detail) {
 /* ---- a set of pre-bound requests -------------------------------------------------- */
 
 #define CLOCK_START_NS (1725271200LL * 1000000000) /* 2024-09-02T10:00:00Z */
-#define CLOCK_STEP_NS 100000000LL                   /* 100 ms per decision */
-#define ACCOUNTS 100000
+#define ACCOUNT_PERIOD_NS (10000LL * 1000000000)    /* between two requests of an account */
+#define WARM_TRAFFIC_NS (2 * 86400LL * 1000000000)  /* two days: the store's steady state */
+#define STREAM (1 << 20)                            /* account ids drawn ahead, in order */
+#define ID_SIZE 24
 
 typedef struct vm_set {
   clause_vm *vm[MAX_REQUESTS];
@@ -81,8 +88,10 @@ typedef struct vm_set {
   int clock_field;        /* request.time, or -1: the clock is not moved */
   int account_field;      /* account.id, or -1 */
   int64_t now_ns;         /* the simulated clock */
-  char (*accounts)[32];   /* ACCOUNTS ids */
-  int next_account;
+  int64_t step_ns;        /* its move per request */
+  char (*stream)[ID_SIZE]; /* account ids in the order they come, or NULL */
+  uint8_t *stream_len;
+  int next;               /* in stream */
 } vm_set;
 
 static void bind_all(vm_set *s) {
@@ -93,19 +102,31 @@ static void bind_all(vm_set *s) {
   }
 }
 
-/* One VM per request, each bound once; `tag` makes the account ids. */
-static void bind_set(vm_set *s, const clause_program *p, char *const *requests, int n, int tag) {
+/* One VM per request, each bound once. With `accounts` > 0 and a policy
+ * with request.time and account.id, live traffic from that many accounts;
+ * `tag` makes their ids (and seeds their draw). */
+static void bind_set(vm_set *s, const clause_program *p, char *const *requests, int n, int accounts, int tag) {
   s->n = n;
   s->requests = requests;
   s->clock_field = clause_field_index(p, "request.time");
   s->account_field = clause_field_index(p, "account.id");
   s->now_ns = CLOCK_START_NS;
-  s->accounts = NULL;
-  s->next_account = 0;
-  if (s->clock_field >= 0 && s->account_field >= 0) {
-    s->accounts = malloc(ACCOUNTS * sizeof *s->accounts);
-    if (!s->accounts) die("%s%s", "out of memory", "");
-    for (int a = 0; a < ACCOUNTS; a++) snprintf(s->accounts[a], sizeof s->accounts[a], "acct_t%d_%06d", tag, a);
+  s->step_ns = accounts > 0 ? ACCOUNT_PERIOD_NS / accounts : 0;
+  s->stream = NULL;
+  s->stream_len = NULL;
+  s->next = 0;
+  if (accounts > 0 && s->clock_field >= 0 && s->account_field >= 0) {
+    s->stream = malloc((size_t)STREAM * sizeof *s->stream);
+    s->stream_len = malloc(STREAM);
+    if (!s->stream || !s->stream_len) die("%s%s", "out of memory", "");
+    uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(tag + 1); /* xorshift64 */
+    for (int i = 0; i < STREAM; i++) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      int len = snprintf(s->stream[i], ID_SIZE, "acct_t%d_%06d", tag, (int)(x % (uint64_t)accounts));
+      s->stream_len[i] = (uint8_t)len;
+    }
   }
   for (int i = 0; i < n; i++) {
     s->vm[i] = clause_vm_new(p);
@@ -116,7 +137,8 @@ static void bind_set(vm_set *s, const clause_program *p, char *const *requests, 
 
 static void free_set(vm_set *s) {
   for (int i = 0; i < s->n; i++) clause_vm_free(s->vm[i]);
-  free(s->accounts);
+  free(s->stream);
+  free(s->stream_len);
 }
 
 /* Evaluates round-robin for about `seconds`; returns ns per evaluation. */
@@ -129,30 +151,35 @@ static double timed_run(vm_set *s, double seconds, long *count_out) {
     double start = now_seconds();
     for (int b = 0; b < BATCH; b += s->n)
       for (int i = 0; i < s->n; i++) {
-        if (s->accounts) { /* live traffic: the clock moves, accounts vary */
-          clause_vm_set_timestamp(s->vm[i], s->clock_field, s->now_ns += CLOCK_STEP_NS);
-          const char *id = s->accounts[s->next_account];
-          clause_vm_set_string(s->vm[i], s->account_field, id, strlen(id));
-          if (++s->next_account == ACCOUNTS) s->next_account = 0;
+        if (s->stream) { /* live traffic: the clock moves, accounts vary */
+          clause_vm_set_timestamp(s->vm[i], s->clock_field, s->now_ns += s->step_ns);
+          clause_vm_set_string(s->vm[i], s->account_field, s->stream[s->next], s->stream_len[s->next]);
+          s->next = (s->next + 1) & (STREAM - 1);
         }
         clause_vm_eval(s->vm[i], &d);
         acc += (unsigned)d.effect + (unsigned)d.n_flags;
       }
     count += (BATCH + s->n - 1) / s->n * s->n;
     elapsed += now_seconds() - start;
-    if (s->accounts) bind_all(s); /* not timed: see the top of the file */
+    if (s->stream) bind_all(s); /* not timed: see the top of the file */
   } while (elapsed < seconds);
   sink += acc;
   if (count_out) *count_out = count;
   return elapsed * 1e9 / (double)count;
 }
 
-/* Warms up (scratch space grows to its size), then `runs` timed runs;
- * returns the median ns per evaluation. */
+/* Warms up: scratch space grows to its size, and live traffic runs until
+ * the store holds its steady state. */
+static void warm_up(vm_set *s) {
+  timed_run(s, run_seconds / 4, NULL);
+  while (s->stream && s->now_ns - CLOCK_START_NS < WARM_TRAFFIC_NS) timed_run(s, 0.1, NULL);
+}
+
+/* Warms up, then `runs` timed runs; returns the median ns per evaluation. */
 static double measure(vm_set *s) {
   double ns[64];
   int n = runs < 64 ? runs : 64;
-  timed_run(s, run_seconds / 4, NULL);
+  warm_up(s);
   for (int r = 0; r < n; r++) ns[r] = timed_run(s, run_seconds, NULL);
   return median(ns, n);
 }
@@ -163,7 +190,7 @@ typedef struct thread_job {
   pthread_t thread;
   const clause_program *p;
   char *const *requests;
-  int nrequests;
+  int nrequests, accounts;
   pthread_barrier_t *ready;
   int id;
   double ns[64];          /* per run */
@@ -173,8 +200,8 @@ typedef struct thread_job {
 static void *thread_bench(void *arg) {
   thread_job *j = arg;
   vm_set s;
-  bind_set(&s, j->p, j->requests, j->nrequests, j->id + 1); /* accounts of its own */
-  timed_run(&s, run_seconds / 4, NULL);
+  bind_set(&s, j->p, j->requests, j->nrequests, j->accounts, j->id + 1); /* accounts of its own */
+  warm_up(&s);
   for (int r = 0; r < runs && r < 64; r++) {
     pthread_barrier_wait(j->ready); /* both threads start each run together */
     long count;
@@ -187,13 +214,13 @@ static void *thread_bench(void *arg) {
 
 /* Returns the median total decisions per second; *ns_out gets the median
  * ns per decision seen by one thread. */
-static double measure_threads(const clause_program *p, char *const *requests, int n, int nthreads,
-                              double *ns_out) {
+static double measure_threads(const clause_program *p, char *const *requests, int n, int accounts,
+                              int nthreads, double *ns_out) {
   thread_job jobs[8];
   pthread_barrier_t ready;
   pthread_barrier_init(&ready, NULL, (unsigned)nthreads);
   for (int t = 0; t < nthreads; t++) {
-    jobs[t] = (thread_job){.p = p, .requests = requests, .nrequests = n, .ready = &ready, .id = t};
+    jobs[t] = (thread_job){.p = p, .requests = requests, .nrequests = n, .accounts = accounts, .ready = &ready, .id = t};
     if (pthread_create(&jobs[t].thread, NULL, thread_bench, &jobs[t]) != 0)
       die("%s%s", "cannot start a thread", "");
   }
@@ -300,7 +327,7 @@ static double measure_condition(const char *decl, const char *cond, const clause
            cond);
   clause_program *p = compile_text(text, opts);
   vm_set s;
-  bind_set(&s, p, extern_requests, (int)(sizeof extern_requests / sizeof extern_requests[0]), 0);
+  bind_set(&s, p, extern_requests, (int)(sizeof extern_requests / sizeof extern_requests[0]), 0, 0);
   double ns = measure(&s);
   free_set(&s);
   clause_program_free(p);
@@ -376,6 +403,8 @@ int main(int argc, char **argv) {
   if (runs < 1) runs = 1;
   if (runs > 64) runs = 64;
   if (run_seconds <= 0) run_seconds = 1.0;
+  int accounts[3] = {100000, 1000, 0};
+  if (getenv("BENCH_ACCOUNTS") && atoi(getenv("BENCH_ACCOUNTS")) > 0) accounts[2] = atoi(getenv("BENCH_ACCOUNTS"));
 
   char traffic[4096];
   if (argc == 3) {
@@ -386,8 +415,8 @@ int main(int argc, char **argv) {
     snprintf(traffic, sizeof traffic, "%.*straffic.jsonl", dir, argv[1]);
   }
 
-  /* The seed policy on pre-bound requests. */
-  clause_program *p = compile_or_die(argv[1], NULL);
+  /* The seed policy on pre-bound requests, as live traffic from N
+   * accounts; each N with a program (and so a memory store) of its own. */
   char *requests[MAX_REQUESTS];
   int n = read_requests(traffic, requests, MAX_REQUESTS);
   if (n == 0) die("no requests in %s%s", traffic, "");
@@ -395,18 +424,25 @@ int main(int argc, char **argv) {
          runs, run_seconds);
   fflush(stdout);
   vm_set s;
-  bind_set(&s, p, requests, n, 0);
-  double ns = measure(&s);
-  printf("seed policy (with its counters, memory store): median %.1f ns/decision (%.2f M decisions/s/core), %d runs\n", ns, 1e3 / ns,
-         runs);
-  fflush(stdout);
-  free_set(&s);
+  for (int k = 0; k < 3; k++) {
+    if (!accounts[k]) continue;
+    clause_program *p = compile_or_die(argv[1], NULL);
+    bind_set(&s, p, requests, n, accounts[k], 0);
+    double ns = measure(&s);
+    printf("seed policy (with its counters, memory store), %d live accounts: median %.1f ns/decision "
+           "(%.2f M decisions/s/core), %d runs\n",
+           accounts[k], ns, 1e3 / ns, runs);
+    fflush(stdout);
+    free_set(&s);
+    clause_program_free(p);
+  }
 
+  clause_program *p = compile_or_die(argv[1], NULL);
   double ns_thread;
-  double total = measure_threads(p, requests, n, 2, &ns_thread);
-  printf("seed policy (with its counters, memory store), 2 threads: median %.2f M decisions/s in all (%.1f ns/decision per thread), "
-         "%d runs\n",
-         total / 1e6, ns_thread, runs);
+  double total = measure_threads(p, requests, n, accounts[0], 2, &ns_thread);
+  printf("seed policy (with its counters, memory store), %d live accounts, 2 threads: median %.2f M decisions/s in all "
+         "(%.1f ns/decision per thread), %d runs\n",
+         accounts[0], total / 1e6, ns_thread, runs);
   fflush(stdout);
   clause_program_free(p);
   for (int i = 0; i < n; i++) free(requests[i]);
@@ -414,8 +450,8 @@ int main(int argc, char **argv) {
   /* One CEL condition, through the same VM path. */
   clause_program *cel = compile_text(cel_policy, NULL);
   int ncel = (int)(sizeof cel_requests / sizeof cel_requests[0]);
-  bind_set(&s, cel, cel_requests, ncel, 0);
-  ns = measure(&s);
+  bind_set(&s, cel, cel_requests, ncel, 0, 0);
+  double ns = measure(&s);
   printf("CEL condition (tier == \"free\" && tokens > 1000 && purpose in [...]): median %.1f "
          "ns/evaluation (%.2f M evaluations/s/core), %d runs\n",
          ns, 1e3 / ns, runs);
