@@ -442,9 +442,9 @@ static inline item *entry_item(entry *e, char kind, const char *id, bool create,
 
 /* The time at which bucket `id` of a window starts, saturating. */
 static int64_t bucket_start(int64_t id, int64_t window_ns) {
-  int64_t width = window_ns / BUCKETS;
-  if (window_ns % BUCKETS == 0 && id > INT64_MIN / width && id < INT64_MAX / width)
-    return id * width; /* the usual case: no 128-bit division */
+  int64_t t64;
+  if (window_ns % BUCKETS == 0 && !__builtin_mul_overflow(id, window_ns / BUCKETS, &t64))
+    return t64; /* the usual case: no division by a variable */
   __int128 t = (__int128)id * window_ns / BUCKETS;
   if (t > INT64_MAX) return INT64_MAX;
   if (t < INT64_MIN) return INT64_MIN;
@@ -740,14 +740,13 @@ static inline int64_t memo_bucket(mem_session *ss, size_t i, int64_t now, int64_
   struct op_memo *m = i < MEMOS ? &ss->memo[i] : NULL;
   if (m && m->window_ns == window_ns && now >= m->from && now < m->to) return m->bucket;
   int64_t id = store_bucket(now, window_ns);
-  if (m && window_ns % BUCKETS == 0) { /* buckets of whole ns: [id * width, (id + 1) * width) */
-    int64_t width = window_ns / BUCKETS;
-    if (id > INT64_MIN / width + 1 && id < INT64_MAX / width - 1) {
-      m->window_ns = window_ns;
-      m->from = id * width;
-      m->to = m->from + width;
-      m->bucket = id;
-    }
+  int64_t from, to;
+  if (m && window_ns % BUCKETS == 0 && /* buckets of whole ns: [id * width, (id + 1) * width) */
+      !__builtin_mul_overflow(id, window_ns / BUCKETS, &from) && !__builtin_add_overflow(from, window_ns / BUCKETS, &to)) {
+    m->window_ns = window_ns;
+    m->from = from;
+    m->to = to;
+    m->bucket = id;
   }
   return id;
 }
