@@ -176,6 +176,56 @@ static void test_threads_count_exactly(void **state) {
   store_unref(s);
 }
 
+/* Two threads on one key whose buckets and members keep growing, so that
+ * its entry is rebuilt (moved) while the other thread waits for it or
+ * asks the store to prefetch it: every event is counted, every member
+ * seen. */
+static void *grow_shared(void *p) {
+  worker_arg *w = p;
+  char err[128];
+  store_session *ss = store_open_session(w->s, err, sizeof err);
+  for (int i = 0; i < w->n; i++) {
+    char member[16];
+    snprintf(member, sizeof member, "ip-%d", i % 300);
+    store_counter_op ops[2] = {count_op("grow", true), count_op("grow", true)};
+    ops[0].id = "day/c/86400000000000";
+    ops[0].window_ns = 86400 * SEC;
+    ops[1].id = "ips/d/86400000000000";
+    ops[1].window_ns = 86400 * SEC;
+    ops[1].mode = STORE_DISTINCT;
+    ops[1].member = member;
+    ops[1].member_len = strlen(member);
+    store_report rep = {0};
+    store_prefetch(ss, "grow", 4);
+    if (store_begin(ss, T0 + (int64_t)i * 20 * SEC, ops, 2, NULL, 0, &rep) != 0) break;
+  }
+  store_close_session(ss);
+  return NULL;
+}
+
+static void test_threads_grow_one_entry(void **state) {
+  (void)state;
+  store *s = store_memory_new(0);
+  worker_arg w = {s, 4000}; /* 4,000 requests 20 s apart: 80,000 s, 60 buckets of a day */
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, grow_shared, &w), 0);
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  char err[128];
+  store_session *ss = store_open_session(s, err, sizeof err);
+  store_counter_op ops[2] = {count_op("grow", false), count_op("grow", false)};
+  ops[0].id = "day/c/86400000000000";
+  ops[0].window_ns = 86400 * SEC;
+  ops[1].id = "ips/d/86400000000000";
+  ops[1].window_ns = 86400 * SEC;
+  ops[1].mode = STORE_DISTINCT;
+  store_report rep = {0};
+  assert_int_equal(store_begin(ss, T0 + 3999 * 20 * SEC, ops, 2, NULL, 0, &rep), 0);
+  assert_int_equal(ops[0].value, 8000);
+  assert_int_equal(ops[1].value, 300);
+  store_close_session(ss);
+  store_unref(s);
+}
+
 static void test_bucket_arithmetic(void **state) {
   (void)state;
   /* floor(60 t / W), exact where 60 t overflows int64, and for times
@@ -262,6 +312,7 @@ int main(void) {
       cmocka_unit_test(test_key_cap_evicts_least_recently_used),
       cmocka_unit_test(test_growing_entry_keeps_counts_and_lru_place),
       cmocka_unit_test(test_threads_count_exactly),
+      cmocka_unit_test(test_threads_grow_one_entry),
       cmocka_unit_test(test_programs_share_their_options_store),
       cmocka_unit_test(test_store_urls),
   };
