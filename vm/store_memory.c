@@ -12,10 +12,10 @@
  * Sums keep their non-empty buckets in a short sorted array, with the last
  * reading cached and slid bucket by bucket. Distinct counters keep, per
  * member, the newest bucket it was seen in and a 128-bit map of the buckets
- * before it, and the same kind of bucket sums counting the members by
- * their newest bucket: while time moves forward, a reading is that sum (a
- * member is in the window when its newest sighting is), not a walk over
- * the members. Both are exact under SPEC 5.3's rule for
+ * before it; past a few members, also the same kind of bucket sums counting
+ * the members by their newest bucket: while time moves forward, a reading
+ * is then that sum (a member is in the window when its newest sighting
+ * is), not a walk over the members. Both are exact under SPEC 5.3's rule for
  * every reading that lies no more than one window before the newest event
  * of the key (traffic time may go backwards that far); older buckets are
  * dropped as time moves on.
@@ -84,7 +84,8 @@ typedef struct item {
                                 NULL while a linear search is as quick */
       uint32_t index_cap;    /* a power of two, >= 2n */
       int64_t newest;        /* bucket of the key's newest event */
-      window_sums by_newest; /* members counted in their newest bucket */
+      window_sums by_newest; /* members counted in their newest bucket,
+                                kept while there is an index */
     } dist;
     struct {                 /* ENT_SUSPENSION */
       int64_t start, until;
@@ -602,8 +603,10 @@ static bool member_see(entry *owner, item *e, member *m, int64_t id) {
   if (id > m->newest) {
     /* The member moves to its new newest bucket (added there first, so
      * that an old bucket already dropped stays dropped). */
-    if (!ws_add(owner, &e->u.dist.by_newest, id, 1)) return false;
-    ws_add(owner, &e->u.dist.by_newest, m->newest, -1); /* an existing bucket: no allocation */
+    if (e->u.dist.index) {
+      if (!ws_add(owner, &e->u.dist.by_newest, id, 1)) return false;
+      ws_add(owner, &e->u.dist.by_newest, m->newest, -1); /* an existing bucket: no allocation */
+    }
     int64_t shift = id - m->newest;
     m->seen = shift >= 128 ? 0 : m->seen << shift;
     m->seen |= 1;
@@ -653,10 +656,16 @@ static bool dist_add(entry *owner, item *e, int64_t id, const char *text, size_t
       e->u.dist.cap = ncap;
     }
   }
+  bool had_index = e->u.dist.index != NULL;
   if (e->u.dist.n + 1 > DIST_LINEAR && 2 * (e->u.dist.n + 1) > e->u.dist.index_cap &&
       !dist_reindex(owner, e, e->u.dist.index_cap ? 2 * e->u.dist.index_cap : 32))
     return false;
-  if (!ws_add(owner, &e->u.dist.by_newest, id, 1)) return false;
+  if (e->u.dist.index) {
+    /* Many members: readings become bucket sums from now on. */
+    for (uint32_t i = 0; !had_index && i < e->u.dist.n; i++)
+      if (!ws_add(owner, &e->u.dist.by_newest, e->u.dist.m[i].newest, 1)) return false;
+    if (!ws_add(owner, &e->u.dist.by_newest, id, 1)) return false;
+  }
   member *m = &e->u.dist.m[e->u.dist.n];
   *m = (member){h, id, 1, NULL, len, {0}};
   if (len <= MEMBER_INLINE) {
@@ -678,9 +687,9 @@ static bool dist_add(entry *owner, item *e, int64_t id, const char *text, size_t
 static int64_t dist_read(item *e, int64_t now_id) {
   /* At or after the key's newest event every member's newest sighting is
    * its latest one up to now: it is in the window when that bucket is. */
-  if (now_id >= e->u.dist.newest) return ws_read(&e->u.dist.by_newest, now_id);
-  /* Time went backwards: a member may have been seen in the window and
-   * again after it; look at each. */
+  if (e->u.dist.index && now_id >= e->u.dist.newest) return ws_read(&e->u.dist.by_newest, now_id);
+  /* Few members, or time went backwards (a member may have been seen in
+   * the window and again after it): look at each. */
   int64_t count = 0;
   for (uint32_t i = 0; i < e->u.dist.n; i++) {
     const member *m = &e->u.dist.m[i];
@@ -851,8 +860,10 @@ static size_t ws_growth(const window_sums *w) {
 static size_t item_growth(const item *it) {
   if (it->kind == ENT_SUM) return ws_growth(&it->u.sum);
   if (it->kind != ENT_DISTINCT) return 0;
-  size_t need = ws_growth(&it->u.dist.by_newest);
   uint32_t n = it->u.dist.n;
+  size_t need = it->u.dist.index ? ws_growth(&it->u.dist.by_newest)
+                : n + 1 > DIST_LINEAR ? round16(2 * (n + 1) * sizeof(bucket)) /* the sums start */
+                                      : 0;
   if (n == it->u.dist.cap) need += round16(2 * (n ? n : 1) * sizeof(member));
   if (n + 1 > DIST_LINEAR && 2 * (n + 1) > it->u.dist.index_cap)
     need += round16((it->u.dist.index_cap ? 2 * it->u.dist.index_cap : 32) * sizeof(uint32_t));
