@@ -180,6 +180,18 @@ static void test_threads_count_exactly(void **state) {
  * its entry is rebuilt (moved) while the other thread waits for it or
  * asks the store to prefetch it: every event is counted, every member
  * seen. */
+/* A count and a distinct counter of a day under key "grow". */
+static void grow_ops(store_counter_op ops[2], bool add, const char *member) {
+  ops[0] = count_op("grow", add);
+  ops[0].id = "day/c/86400000000000";
+  ops[0].window_ns = 86400 * SEC;
+  ops[1] = ops[0];
+  ops[1].id = "ips/d/86400000000000";
+  ops[1].mode = STORE_DISTINCT;
+  ops[1].member = member;
+  ops[1].member_len = member ? strlen(member) : 0;
+}
+
 static void *grow_shared(void *p) {
   worker_arg *w = p;
   char err[128];
@@ -187,14 +199,8 @@ static void *grow_shared(void *p) {
   for (int i = 0; i < w->n; i++) {
     char member[16];
     snprintf(member, sizeof member, "ip-%d", i % 300);
-    store_counter_op ops[2] = {count_op("grow", true), count_op("grow", true)};
-    ops[0].id = "day/c/86400000000000";
-    ops[0].window_ns = 86400 * SEC;
-    ops[1].id = "ips/d/86400000000000";
-    ops[1].window_ns = 86400 * SEC;
-    ops[1].mode = STORE_DISTINCT;
-    ops[1].member = member;
-    ops[1].member_len = strlen(member);
+    store_counter_op ops[2];
+    grow_ops(ops, true, member);
     store_report rep = {0};
     store_prefetch(ss, "grow", 4);
     if (store_begin(ss, T0 + (int64_t)i * 20 * SEC, ops, 2, NULL, 0, &rep) != 0) break;
@@ -212,12 +218,8 @@ static void test_threads_grow_one_entry(void **state) {
   for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
   char err[128];
   store_session *ss = store_open_session(s, err, sizeof err);
-  store_counter_op ops[2] = {count_op("grow", false), count_op("grow", false)};
-  ops[0].id = "day/c/86400000000000";
-  ops[0].window_ns = 86400 * SEC;
-  ops[1].id = "ips/d/86400000000000";
-  ops[1].window_ns = 86400 * SEC;
-  ops[1].mode = STORE_DISTINCT;
+  store_counter_op ops[2];
+  grow_ops(ops, false, NULL);
   store_report rep = {0};
   assert_int_equal(store_begin(ss, T0 + 3999 * 20 * SEC, ops, 2, NULL, 0, &rep), 0);
   assert_int_equal(ops[0].value, 8000);
