@@ -50,6 +50,7 @@ typedef struct cg {
   uint32_t next_reg, max_reg;
   uint32_t *let_reg;       /* per let: register, or PROG_NONE when constant */
   int8_t *let_folded;      /* per let: 0 unknown, 1 constant, -1 not constant */
+  uint8_t *let_seen;       /* per let: visited by counter_read (its scratch) */
   value *let_value;
   uint32_t local_reg[MAX_LOCAL_SLOTS];
   const char *src_text;    /* debug text for the instructions being emitted */
@@ -883,39 +884,33 @@ static int counter_read_by(const policy_file *pf, const expr *e, uint8_t *let_se
   return k;
 }
 
+/* counter_read_by for one expression (-1 also when out of memory, which
+ * fails the generation). */
+static int counter_read(cg *g, const expr *e) {
+  size_t n = (size_t)g->pf->nlets + 1;
+  if (!g->let_seen && !(g->let_seen = arena_alloc(g->a, n))) {
+    g->failed = true;
+    return -1;
+  }
+  memset(g->let_seen, 0, n);
+  return counter_read_by(g->pf, e, g->let_seen);
+}
+
 /* Whether a rule's condition, retry_after, suspension or obligations read
  * a counter (its reason runs after all rules). */
 static bool rule_reads_counter(cg *g, const rule_decl *rd) {
-  const expr *parts[5];
-  int n = 0;
-  parts[n++] = rd->when;
-  parts[n++] = rd->unless;
-  parts[n++] = rd->retry_after;
-  parts[n++] = rd->suspend_key;
-  parts[n++] = rd->suspend_for;
-  uint8_t *seen = arena_alloc(g->a, (size_t)g->pf->nlets + 1);
-  if (!seen) return true;
-  for (int i = 0; i < n; i++) {
-    memset(seen, 0, (size_t)g->pf->nlets + 1);
-    if (counter_read_by(g->pf, parts[i], seen) >= 0) return true;
-  }
+  const expr *parts[] = {rd->when, rd->unless, rd->retry_after, rd->suspend_key, rd->suspend_for};
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+    if (counter_read(g, parts[i]) >= 0) return true;
   for (int t = 0; t < rd->nthens; t++)
-    for (int k = 0; k < rd->thens[t].nargs; k++) {
-      memset(seen, 0, (size_t)g->pf->nlets + 1);
-      if (counter_read_by(g->pf, rd->thens[t].args[k], seen) >= 0) return true;
-    }
+    for (int k = 0; k < rd->thens[t].nargs; k++)
+      if (counter_read(g, rd->thens[t].args[k]) >= 0) return true;
   return false;
 }
 
 /* A value block computing e (for the VM to run before the rules). */
 static uint32_t gen_value_block(cg *g, const expr *e, const char *what, uint32_t temps) {
-  uint8_t *seen = arena_alloc(g->a, (size_t)g->pf->nlets + 1);
-  if (!seen) {
-    g->failed = true;
-    return PROG_NONE;
-  }
-  memset(seen, 0, (size_t)g->pf->nlets + 1);
-  int k = counter_read_by(g->pf, e, seen);
+  int k = counter_read(g, e);
   if (k >= 0) { /* reported for every such expression, not just the first */
     diag_error(g->d, e->loc, "%s cannot read counter `%s`: it is computed before counters are read", what,
                g->pf->counters[k].name);

@@ -96,6 +96,13 @@ void cel_format_double(outbuf *o, double d);
 /* The value as `string(v)` would give it (keys of counters use this). */
 void cel_to_string(cel_ctx *ctx, value *out, const value *v);
 
+/* ---- numbers ----------------------------------------------------------------- */
+/* Decimal digits (an optional sign when `sign_ok`) -> magnitude and sign;
+ * false on any other text or when the magnitude exceeds the limit of its
+ * sign. */
+bool cel_parse_decimal(const char *s, size_t n, bool sign_ok, uint64_t limit_pos, uint64_t limit_neg,
+                       bool *neg, uint64_t *mag);
+
 /* ---- UTF-8 ------------------------------------------------------------------- */
 bool cel_utf8_valid(const char *s, size_t n);
 size_t cel_utf8_count(const char *s, size_t n);

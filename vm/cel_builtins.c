@@ -93,11 +93,9 @@ static void fn_ends_with(cel_ctx *ctx, value *out, const value *args, int nargs)
 
 /* ---- number parsing ------------------------------------------------------------------ */
 
-/* Decimal digits (an optional sign when `sign_ok`) -> magnitude and sign.
- * false on any other text or when the magnitude exceeds `limit`. */
-static bool parse_decimal(const char *s, uint32_t n, bool sign_ok, uint64_t limit_pos, uint64_t limit_neg,
-                          bool *neg, uint64_t *mag) {
-  uint32_t k = 0;
+bool cel_parse_decimal(const char *s, size_t n, bool sign_ok, uint64_t limit_pos, uint64_t limit_neg,
+                       bool *neg, uint64_t *mag) {
+  size_t k = 0;
   *neg = false;
   if (sign_ok && n > 0 && (s[0] == '+' || s[0] == '-')) {
     *neg = s[0] == '-';
@@ -167,7 +165,7 @@ static void fn_int(cel_ctx *ctx, value *out, const value *args, int nargs) {
   case CV_STRING: {
     bool neg;
     uint64_t mag;
-    if (!parse_decimal(v->s, v->n, true, (uint64_t)INT64_MAX, (uint64_t)INT64_MAX + 1, &neg, &mag)) {
+    if (!cel_parse_decimal(v->s, v->n, true, (uint64_t)INT64_MAX, (uint64_t)INT64_MAX + 1, &neg, &mag)) {
       *out = cv_error(ctx, "cannot convert \"%.*s\" to int", (int)(v->n > 64 ? 64 : v->n), v->s);
       return;
     }
@@ -200,7 +198,7 @@ static void fn_uint(cel_ctx *ctx, value *out, const value *args, int nargs) {
   case CV_STRING: {
     bool neg;
     uint64_t mag;
-    if (!parse_decimal(v->s, v->n, false, UINT64_MAX, 0, &neg, &mag)) {
+    if (!cel_parse_decimal(v->s, v->n, false, UINT64_MAX, 0, &neg, &mag)) {
       *out = cv_error(ctx, "cannot convert \"%.*s\" to uint", (int)(v->n > 64 ? 64 : v->n), v->s);
       return;
     }

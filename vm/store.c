@@ -17,6 +17,16 @@ int64_t store_bucket_wide(int64_t t_ns, int64_t window_ns) {
   return (int64_t)q;
 }
 
+store_session *store_session_new(store *s, size_t size, char *err, size_t errcap) {
+  store_session *ss = calloc(1, size);
+  if (!ss) {
+    snprintf(err, errcap, "out of memory");
+    return NULL;
+  }
+  ss->owner = s;
+  return ss;
+}
+
 store *store_ref(store *s) {
   if (s) __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
   return s;

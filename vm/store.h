@@ -116,6 +116,10 @@ store *store_open(const char *url, char *err, size_t errcap);
 store *store_ref(store *s);
 void store_unref(store *s);
 
+/* For implementations: a zeroed session of `size` bytes (a struct starting
+ * with store_session) owned by s; NULL with a message when out of memory. */
+store_session *store_session_new(store *s, size_t size, char *err, size_t errcap);
+
 /* The implementations' constructors (store_open dispatches on the URL). */
 store *store_memory_new(size_t max_keys);
 /* How many entries (counter keys and suspensions) a memory store holds. */

@@ -981,13 +981,7 @@ static int mem_commit(store_session *ss, int64_t now, const store_counter_op *op
 }
 
 static store_session *mem_open_session(store *s, char *err, size_t errcap) {
-  mem_session *ss = calloc(1, sizeof *ss);
-  if (!ss) {
-    snprintf(err, errcap, "out of memory");
-    return NULL;
-  }
-  ss->base.owner = s;
-  return &ss->base;
+  return store_session_new(s, sizeof(mem_session), err, errcap);
 }
 
 static void mem_close_session(store_session *ss) {

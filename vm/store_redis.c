@@ -70,6 +70,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "cel.h"
 #include "store.h"
 
 #define BUCKETS 60
@@ -769,18 +770,12 @@ static bool is_noscript(const redisReply *rep) {
 
 /* A decimal int64 (the whole of s[0..n)), as Redis writes them. */
 static bool parse_i64(const char *s, size_t n, int64_t *out) {
-  size_t i = 0;
-  bool neg = n > 0 && s[0] == '-';
-  uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-  if (neg) i++;
-  if (i == n) return false;
-  for (; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    unsigned d = (unsigned)(s[i] - '0');
-    if (v > (lim - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+  bool neg;
+  uint64_t mag;
+  if ((n > 0 && s[0] == '+') || /* never written by Redis */
+      !cel_parse_decimal(s, n, true, (uint64_t)INT64_MAX, (uint64_t)INT64_MAX + 1, &neg, &mag))
+    return false;
+  *out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
   return true;
 }
 
@@ -951,13 +946,7 @@ static int redis_commit(store_session *ss, int64_t now_ns, const store_counter_o
 }
 
 static store_session *redis_open_session(store *st, char *err, size_t errcap) {
-  redis_session *s = calloc(1, sizeof *s);
-  if (!s) {
-    snprintf(err, errcap, "out of memory");
-    return NULL;
-  }
-  s->base.owner = st;
-  return &s->base;
+  return store_session_new(st, sizeof(redis_session), err, errcap);
 }
 
 static void redis_close_session(store_session *ss) {
