@@ -943,7 +943,7 @@ static uint8_t *build_hostile(const hostile_case *hc, uint8_t kind, size_t *len)
   value items[10];
   for (int i = 0; i < 10; i++) items[i] = cv_int(i);
   value consts[2] = {cv_list(items, 10), cv_string("x", 1)};
-  prog_rule rules[1] = {{"f", NULL, RE_FLAG, PROG_NONE, PROG_NONE}};
+  prog_rule rules[1] = {{"f", NULL, RE_FLAG, PROG_NONE, PROG_NONE, PROG_NONE}};
   prog_oblig obligs[1] = {{0, "log", hc->oblig_nargs}};
   uint32_t blocks[2] = {0, hc->ncode};
   clause_program p;

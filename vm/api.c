@@ -200,6 +200,7 @@ clause_vm *clause_vm_new(const clause_program *p) {
     clause_vm_free(vm);
     return NULL;
   }
+  for (uint32_t i = 0; i <= p->ncounters; i++) st->op_counter[i] = PROG_NONE; /* ops not filled yet */
   for (uint32_t f = 0; f < p->nfields; f++)
     if (!p->fields[f].optional) vm->required[vm->nrequired++] = f;
   /* Rules may run before the store answers when the rules block says

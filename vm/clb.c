@@ -401,6 +401,14 @@ static void get_externs(reader *r, clause_program *p) {
   }
 }
 
+/* The register a value block does nothing but return (`RET r`: a key that
+ * is a field alone), or PROG_NONE. */
+static uint32_t block_only_returns(const clause_program *p, uint32_t block) {
+  if (block == PROG_NONE) return PROG_NONE;
+  instr first = p->code[p->block_start[block]];
+  return INSTR_OP(first) == BC_RET ? INSTR_A(first) : PROG_NONE;
+}
+
 clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap) {
   const unsigned char *b = bytes;
   if (len < 12 || memcmp(b, CLB_MAGIC, 4) != 0) {
@@ -572,6 +580,14 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
       p->regexes[k] = regex_compile(p->consts[k].s, p->consts[k].n, rerr, sizeof rerr);
       if (!p->regexes[k]) fail(r, "invalid regular expression in constant %u: %s", k, rerr);
     }
+  }
+  if (!r->bad) { /* verified: blocks and registers are in range */
+    for (uint32_t i = 0; i < p->ncounters; i++) {
+      p->counters[i].key_reg = block_only_returns(p, p->counters[i].key_block);
+      p->counters[i].arg_reg = block_only_returns(p, p->counters[i].arg_block);
+    }
+    for (uint32_t i = 0; i < p->nrules; i++)
+      p->rules[i].suspend_key_reg = block_only_returns(p, p->rules[i].suspend_key_block);
   }
   if (!r->bad && p->kind == PROG_POLICY) {
     p->binder = json_binder_new(p->fields, p->nfields);

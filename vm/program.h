@@ -45,6 +45,7 @@ typedef struct prog_rule {
   uint32_t reason_block;  /* block index, or PROG_NONE */
   uint32_t suspend_key_block; /* suspend rules: the key, for the check before
                                  the rules (SPEC 5.2); else PROG_NONE */
+  uint32_t suspend_key_reg; /* built at load: see prog_counter.key_reg */
 } prog_rule;
 
 /* A counter (SPEC 5.3). Its reading lives in register counter_reg + index,
@@ -60,6 +61,10 @@ typedef struct prog_counter {
   uint32_t key_block;
   uint32_t arg_block;     /* add or distinct expression; PROG_NONE for CM_COUNT */
   const char *store_id;   /* built at load: "NAME/MODE/WINDOW", see store.h */
+  /* Built at load: the register that the key (arg) block only returns,
+   * or PROG_NONE. Keys are usually a field alone, read without entering
+   * the interpreter. */
+  uint32_t key_reg, arg_reg;
 } prog_counter;
 
 typedef struct prog_oblig {

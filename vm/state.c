@@ -38,19 +38,18 @@ static void state_error(clause_vm *vm, const char *rule, const value *err, const
   vm_add_error(vm, rule, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 }
 
-/* A value block's value. Most keys are a field alone, a block that is
- * just `RET r`: read the register instead of entering the interpreter. */
-static inline void block_value(clause_vm *vm, uint32_t block, value *out) {
-  instr first = vm->p->code[vm->p->block_start[block]];
-  if (INSTR_OP(first) == BC_RET) *out = vm->regs[INSTR_A(first)];
-  else vm_run_block(vm, block, out);
+/* A value block's value; `reg` is the register the block only returns
+ * (prog_counter.key_reg), read without entering the interpreter. */
+static inline value block_value(clause_vm *vm, uint32_t block, uint32_t reg) {
+  if (reg != PROG_NONE) return vm->regs[reg];
+  value v;
+  vm_run_block(vm, block, &v);
+  return v;
 }
 
-/* Runs a value block and turns its value into its string() form; an error
- * value on failure. */
-static value block_string(clause_vm *vm, uint32_t block) {
-  value v, s;
-  block_value(vm, block, &v);
+/* A value block's value in its string() form; an error value on failure. */
+static inline value block_string(clause_vm *vm, uint32_t block, uint32_t reg) {
+  value v = block_value(vm, block, reg), s;
   if (v.kind == CV_ERROR || v.kind == CV_STRING) return v;
   cel_to_string(&vm->ctx, &s, &v);
   return s;
@@ -99,24 +98,23 @@ bool state_begin(clause_vm *vm) {
   for (uint32_t i = 0; i < p->ncounters; i++) {
     const prog_counter *c = &p->counters[i];
     value *reading = &vm->regs[p->counter_reg + i];
-    value key = block_string(vm, c->key_block);
+    value key = block_string(vm, c->key_block, c->key_reg);
     if (key.kind == CV_ERROR) {
       state_error(vm, NULL, &key, "the key of counter ", c->name);
       *reading = key;
       continue;
     }
     store_counter_op *op = &st->ops[nops];
-    memset(op, 0, sizeof *op);
-    op->id = c->store_id;
+    if (st->op_counter[nops] != i) { /* the first request, or a key error moved ops up */
+      *op = (store_counter_op){.id = c->store_id, .window_ns = c->window_ns, .amount = 1,
+                               .mode = c->mode == CM_DISTINCT ? STORE_DISTINCT : STORE_SUM};
+      st->op_counter[nops] = i;
+    }
     op->key = key.s;
     op->key_len = key.n;
-    op->window_ns = c->window_ns;
-    op->mode = c->mode == CM_DISTINCT ? STORE_DISTINCT : STORE_SUM;
-    op->amount = 1;
     bool arg_ok = true;
     if (c->mode == CM_ADD) {
-      value amount;
-      block_value(vm, c->arg_block, &amount);
+      value amount = block_value(vm, c->arg_block, c->arg_reg);
       if (amount.kind == CV_INT && amount.i < 0)
         amount = cv_static_error("a counter's add must not be negative", 36, CV_ERR_GENERIC);
       if (amount.kind != CV_ERROR && amount.kind != CV_INT)
@@ -129,7 +127,7 @@ bool state_begin(clause_vm *vm) {
         op->amount = amount.i;
       }
     } else if (c->mode == CM_DISTINCT) {
-      value member = block_string(vm, c->arg_block);
+      value member = block_string(vm, c->arg_block, c->arg_reg);
       if (member.kind == CV_ERROR) {
         state_error(vm, NULL, &member, "the distinct value of counter ", c->name);
         *reading = member;
@@ -142,7 +140,6 @@ bool state_begin(clause_vm *vm) {
     /* Without `on`, the request counts now and the reading includes it;
      * a failed amount makes that reading an error (set above). */
     op->add = c->on_mask == 0 && arg_ok;
-    st->op_counter[nops] = i;
     st->arg_ok[nops] = arg_ok;
     nops++;
   }
@@ -151,7 +148,7 @@ bool state_begin(clause_vm *vm) {
   size_t nsusp = 0;
   for (uint32_t i = 0; i < p->nsuspend; i++) {
     uint32_t r = p->suspend_rules[i];
-    value key = block_string(vm, p->rules[r].suspend_key_block);
+    value key = block_string(vm, p->rules[r].suspend_key_block, p->rules[r].suspend_key_reg);
     if (key.kind == CV_ERROR) { /* the check of this rule is skipped */
       state_error(vm, p->rules[r].id, &key, "the suspension key", "");
       continue;
@@ -237,10 +234,10 @@ bool state_point(clause_vm *vm) {
 void state_prefetch(clause_vm *vm) {
   const clause_program *p = vm->p;
   if (!vm->state.session) return; /* opened by the first state_begin */
-  uint32_t block = p->ncounters ? p->counters[0].key_block : p->rules[p->suspend_rules[0]].suspend_key_block;
-  instr first = p->code[p->block_start[block]];
-  if (INSTR_OP(first) != BC_RET) return; /* only a key that is a field: nothing is evaluated twice */
-  const value *key = &vm->regs[INSTR_A(first)];
+  /* Only a key that is a field: nothing is evaluated twice. */
+  uint32_t reg = p->ncounters ? p->counters[0].key_reg : p->rules[p->suspend_rules[0]].suspend_key_reg;
+  if (reg == PROG_NONE) return;
+  const value *key = &vm->regs[reg];
   if (key->kind == CV_STRING) store_prefetch(vm->state.session, key->s, key->n);
 }
 

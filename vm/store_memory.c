@@ -107,7 +107,9 @@ typedef struct entry {
   int64_t dead_at;           /* the latest of its items' */
   item *items;               /* entry_inline_items() until there are more */
   uint32_t key_len;
-  uint32_t spare_used, spare_cap; /* bytes of the spare area handed out, and in all */
+  uint32_t item_ids;         /* id_bit() of every item's id: most absent items
+                                (a suspension not in force) need no search */
+  uint16_t spare_used, spare_cap; /* bytes of the spare area handed out, and in all */
   uint16_t nitems, capitems;
   _Alignas(16) char key[];
 } entry;
@@ -116,6 +118,7 @@ typedef struct entry {
 #define SPARE_MIN 256        /* a new entry's spare area */
 #define SPARE_MAX 16384      /* arrays of a key beyond this live on the heap */
 #define PREFETCH_LINES 20    /* cache lines of an entry asked for at once */
+_Static_assert(SPARE_MAX <= UINT16_MAX, "spare sizes fit entry.spare_cap");
 
 typedef struct lru_links {
   struct lru_links *prev, *next;
@@ -145,7 +148,7 @@ static void entry_release(entry *e, void *p, size_t n) {
     free(p);
     return;
   }
-  if ((char *)p + round16(n) == entry_spare(e) + e->spare_used) e->spare_used -= (uint32_t)round16(n);
+  if ((char *)p + round16(n) == entry_spare(e) + e->spare_used) e->spare_used -= (uint16_t)round16(n);
 }
 
 /* Resizes an item's array (old: `old_n` bytes, or NULL) to `new_n` bytes,
@@ -158,13 +161,13 @@ static void *entry_resize(entry *e, void *old, size_t old_n, size_t new_n) {
   new_n = round16(new_n);
   if (old && in_spare(e, old) && (char *)old + old_n == spare + e->spare_used &&
       (size_t)((char *)old - spare) + new_n <= e->spare_cap) {
-    e->spare_used = (uint32_t)((char *)old - spare + new_n);
+    e->spare_used = (uint16_t)((char *)old - spare + new_n);
     return old;
   }
   void *p;
   if (e->spare_used + new_n <= e->spare_cap) {
     p = spare + e->spare_used;
-    e->spare_used += (uint32_t)new_n;
+    e->spare_used += (uint16_t)new_n;
   } else if (!(p = malloc(new_n))) {
     return NULL;
   }
@@ -412,6 +415,10 @@ static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, int64_t now
   return e;
 }
 
+/* An interned id's bit in entry.item_ids (ids are separate heap blocks,
+ * at least 16 bytes apart). */
+static inline uint32_t id_bit(const char *id) { return 1u << (((uintptr_t)id >> 4) & 31); }
+
 /* The item (kind, id) of an entry, `id` interned; a new one when
  * `create`. NULL when absent (or out of memory). */
 static inline item *entry_item(entry *e, char kind, const char *id, bool create, int64_t window_ns,
@@ -419,8 +426,9 @@ static inline item *entry_item(entry *e, char kind, const char *id, bool create,
   /* Items are made in the order a program asks for them: `hint`, the
    * op's position, usually finds the item at once. */
   if (hint < e->nitems && e->items[hint].id == id && e->items[hint].kind == kind) return &e->items[hint];
-  for (uint32_t i = 0; i < e->nitems; i++)
-    if (e->items[i].id == id && e->items[i].kind == kind) return &e->items[i];
+  if (e->item_ids & id_bit(id))
+    for (uint32_t i = 0; i < e->nitems; i++)
+      if (e->items[i].id == id && e->items[i].kind == kind) return &e->items[i];
   if (!create) return NULL;
   if (e->nitems == e->capitems) {
     if (e->capitems > UINT16_MAX / 2) return NULL; /* a key with 32,768 counters: refused */
@@ -433,6 +441,7 @@ static inline item *entry_item(entry *e, char kind, const char *id, bool create,
     e->capitems = cap;
   }
   item *it = &e->items[e->nitems++];
+  e->item_ids |= id_bit(id);
   memset(it, 0, sizeof *it);
   it->kind = (uint8_t)kind;
   it->id = id;
@@ -516,7 +525,7 @@ static bool ws_add(entry *owner, window_sums *w, int64_t id, int64_t amount) {
     w->start = 0;
     b = ws_array(w);
   }
-  memmove(b + at + 1, b + at, (n - at) * sizeof *b);
+  if (at < n) memmove(b + at + 1, b + at, (n - at) * sizeof *b);
   b[at] = (bucket){id, amount};
   w->n = n + 1;
   return true;
@@ -560,8 +569,9 @@ static inline int64_t ws_read(window_sums *w, int64_t now_id) {
 }
 
 static bool sum_add(entry *owner, item *e, int64_t id, int64_t amount) {
+  bool newer = !e->u.sum.n || id > ws_newest(&e->u.sum);
   if (!ws_add(owner, &e->u.sum, id, amount)) return false;
-  e->dead_at = bucket_start(ws_newest(&e->u.sum) + KEEP, e->window_ns);
+  if (newer) e->dead_at = bucket_start(id + KEEP, e->window_ns);
   return true;
 }
 
@@ -588,7 +598,7 @@ static bool dist_compact(entry *owner, item *e) {
   for (uint32_t i = 0; i < e->u.dist.n; i++) {
     member *m = &e->u.dist.m[i];
     if (m->newest <= e->u.dist.newest - KEEP) {
-      free(m->text);
+      if (m->text) free(m->text);
       continue;
     }
     e->u.dist.m[k++] = *m;
@@ -637,14 +647,13 @@ static member *dist_find(item *e, uint64_t h, const char *text, size_t len) {
 
 static bool dist_add(entry *owner, item *e, int64_t id, const char *text, size_t len) {
   if (e->u.dist.n && id <= e->u.dist.newest - KEEP) return true;
-  if (!e->u.dist.n || id > e->u.dist.newest) e->u.dist.newest = id;
+  if (!e->u.dist.n || id > e->u.dist.newest) {
+    e->u.dist.newest = id;
+    e->dead_at = bucket_start(id + KEEP, e->window_ns);
+  }
   uint64_t h = hash_bytes(text, len);
   member *found = dist_find(e, h, text, len);
-  if (found) {
-    if (!member_see(owner, e, found, id)) return false;
-    e->dead_at = bucket_start(e->u.dist.newest + KEEP, e->window_ns);
-    return true;
-  }
+  if (found) return member_see(owner, e, found, id);
   if (e->u.dist.n == e->u.dist.cap) {
     /* Before growing, forget members gone out of reach. */
     if (e->u.dist.n && !dist_compact(owner, e)) return false;
@@ -680,7 +689,6 @@ static bool dist_add(entry *owner, item *e, int64_t id, const char *text, size_t
     while (e->u.dist.index[s]) s = (s + 1) & (cap - 1);
     e->u.dist.index[s] = e->u.dist.n;
   }
-  e->dead_at = bucket_start(e->u.dist.newest + KEEP, e->window_ns);
   return true;
 }
 
@@ -835,7 +843,7 @@ static void *move_array(entry *to, entry *from, void *p, size_t n, size_t *live)
   if (!to) return p;
   char *q = entry_spare(to) + to->spare_used;
   memcpy(q, p, n);
-  to->spare_used += (uint32_t)n;
+  to->spare_used += (uint16_t)n;
   return q;
 }
 
@@ -891,7 +899,7 @@ static entry *entry_reserve(cursor *c, size_t need) {
   entry *e = malloc(entry_size(old->key_len, cap, lru));
   if (!e) return old;
   memcpy(e, old, (size_t)(entry_spare(old) - (char *)old)); /* header, key, inline items */
-  e->spare_cap = (uint32_t)cap;
+  e->spare_cap = (uint16_t)cap;
   e->spare_used = 0;
   if (old->items == entry_inline_items(old)) e->items = entry_inline_items(e);
   live = 0;

@@ -33,7 +33,9 @@ typedef struct vm_state {
   store *own;                  /* a store this VM was pointed at (vm_use_store) */
   int64_t now_ns;
   store_counter_op *ops;       /* cap: ncounters; counters whose key evaluated */
-  uint32_t *op_counter;        /* per op: the counter's index */
+  uint32_t *op_counter;        /* per op: the counter's index (an op keeps its
+                                  counter's id and window from one request to
+                                  the next), PROG_NONE before the first */
   bool *arg_ok;                /* per op: its add/distinct evaluated */
   size_t nops;
   store_suspend_op *susp;      /* cap: nsuspend (at least 1) */
