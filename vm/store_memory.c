@@ -178,12 +178,36 @@ static void *entry_resize(entry *e, void *old, size_t old_n, size_t new_n) {
   return p;
 }
 
+/* A shard's hash slots. mem_prefetch reads a slot without the shard's
+ * lock (a lock is an atomic write that would stall the work the prefetch
+ * is meant to overlap), so a table is published with one atomic pointer,
+ * slot heads are written atomically, and a table outgrown stays until the
+ * store goes (all of them together are less than twice the last). */
+typedef struct slot_table {
+  struct slot_table *older;
+  size_t n;                  /* a power of two */
+  entry *slots[];
+} slot_table;
+
+static slot_table *slot_table_new(size_t n, slot_table *older) {
+  slot_table *t = calloc(1, sizeof *t + n * sizeof(entry *));
+  if (t) {
+    t->older = older;
+    t->n = n;
+  }
+  return t;
+}
+
+/* A write of a chain link that may be a slot head (mem_prefetch reads
+ * those without the lock). */
+static inline void set_link(entry **link, entry *e) { __atomic_store_n(link, e, __ATOMIC_RELAXED); }
+
 /* Cache-line aligned: threads locking neighbouring shards must not share
  * a line. */
 typedef struct shard {
   _Alignas(64) pthread_mutex_t lock;
-  entry **slots;
-  size_t nslots, count;
+  slot_table *table;         /* written under the lock, read by mem_prefetch */
+  size_t count;
   size_t sweep_at;           /* sweep when count passes this */
   bool lru;                  /* keep the LRU list (a store with a key cap) */
   lru_links lru_list;        /* sentinel: lru_list.next is the most recent */
@@ -283,28 +307,30 @@ static void lru_push(shard *sh, entry *e) {
   sh->lru_list.next = l;
 }
 
+static entry **slot_of(shard *sh, uint64_t hash) { return &sh->table->slots[hash & (sh->table->n - 1)]; }
+
 static void shard_remove(shard *sh, entry *e) {
-  entry **pp = &sh->slots[e->hash & (sh->nslots - 1)];
+  entry **pp = slot_of(sh, e->hash);
   while (*pp != e) pp = &(*pp)->next;
-  *pp = e->next;
+  set_link(pp, e->next);
   lru_unlink(sh, e);
   sh->count--;
   entry_free(e);
 }
 
 static bool shard_grow(shard *sh) {
-  size_t n = sh->nslots * 2;
-  entry **slots = calloc(n, sizeof *slots);
-  if (!slots) return false;
-  for (size_t i = 0; i < sh->nslots; i++)
-    for (entry *e = sh->slots[i], *next; e; e = next) {
+  slot_table *old = sh->table, *t = slot_table_new(2 * old->n, old);
+  if (!t) return false;
+  /* The entries are relinked into the new table, which nothing reads yet;
+   * the old one keeps its slot heads for a prefetch that may be reading
+   * them (their chains no longer matter to it). */
+  for (size_t i = 0; i < old->n; i++)
+    for (entry *e = old->slots[i], *next; e; e = next) {
       next = e->next;
-      e->next = slots[e->hash & (n - 1)];
-      slots[e->hash & (n - 1)] = e;
+      e->next = t->slots[e->hash & (t->n - 1)];
+      t->slots[e->hash & (t->n - 1)] = e;
     }
-  free(sh->slots);
-  sh->slots = slots;
-  sh->nslots = n;
+  __atomic_store_n(&sh->table, t, __ATOMIC_RELEASE);
   return true;
 }
 
@@ -340,7 +366,7 @@ static void prefetch_rest(entry *e) {
 
 /* The key's entry, and in *link the pointer to it in its chain. */
 static entry *shard_find(shard *sh, const ident *k, entry ***link) {
-  for (entry **pp = &sh->slots[k->hash & (sh->nslots - 1)], *e; (e = *pp); pp = &e->next) {
+  for (entry **pp = slot_of(sh, k->hash), *e; (e = *pp); pp = &e->next) {
     prefetch_entry(e);
     if (ident_is(e, k)) {
       prefetch_rest(e);
@@ -374,8 +400,8 @@ static void describe(const entry *e, char *buf, size_t cap) {
  * grown by half since the last sweep, so its cost is spread over the
  * inserts and the shard holds at most 1.5 times its live entries. */
 static void shard_sweep(shard *sh, int64_t now) {
-  for (size_t i = 0; i < sh->nslots; i++)
-    for (entry *e = sh->slots[i], *next; e; e = next) {
+  for (size_t i = 0; i < sh->table->n; i++)
+    for (entry *e = sh->table->slots[i], *next; e; e = next) {
       next = e->next;
       if (e->dead_at <= now) shard_remove(sh, e);
     }
@@ -397,7 +423,7 @@ static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, int64_t now
     }
     shard_remove(sh, victim);
   }
-  if (2 * sh->count >= sh->nslots && !shard_grow(sh)) return NULL; /* short chains: few entries read */
+  if (2 * sh->count >= sh->table->n && !shard_grow(sh)) return NULL; /* short chains: few entries read */
   if (k->key_len > UINT32_MAX) return NULL;
   entry *e = calloc(1, entry_size(k->key_len, SPARE_MIN, sh->lru));
   if (!e) return NULL;
@@ -407,9 +433,10 @@ static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, int64_t now
   e->capitems = INLINE_ITEMS;
   e->spare_cap = SPARE_MIN;
   memcpy(e->key, k->key, k->key_len);
-  e->next = sh->slots[k->hash & (sh->nslots - 1)];
-  sh->slots[k->hash & (sh->nslots - 1)] = e;
-  *link = &sh->slots[k->hash & (sh->nslots - 1)];
+  entry **slot = slot_of(sh, k->hash);
+  e->next = *slot;
+  set_link(slot, e);
+  *link = slot;
   lru_push(sh, e);
   sh->count++;
   return e;
@@ -911,7 +938,7 @@ static entry *entry_reserve(cursor *c, size_t need) {
     l->prev->next = l;
     l->next->prev = l;
   }
-  *c->link = e;
+  set_link(c->link, e);
   free(old);
   return c->e = e;
 }
@@ -1001,12 +1028,15 @@ static void mem_destroy(store *s) {
   mem_store *ms = (mem_store *)s;
   for (size_t i = 0; i < ms->nshards; i++) {
     shard *sh = &ms->shards[i];
-    for (size_t j = 0; j < sh->nslots; j++)
-      for (entry *e = sh->slots[j], *next; e; e = next) {
-        next = e->next;
-        entry_free(e);
-      }
-    free(sh->slots);
+    for (slot_table *t = sh->table, *older; t; t = older) {
+      for (size_t j = 0; t == sh->table && j < t->n; j++)
+        for (entry *e = t->slots[j], *next; e; e = next) {
+          next = e->next;
+          entry_free(e);
+        }
+      older = t->older;
+      free(t);
+    }
     pthread_mutex_destroy(&sh->lock);
   }
   for (size_t i = 0; i < ms->nids; i++) free(ms->ids[i]);
@@ -1017,18 +1047,19 @@ static void mem_destroy(store *s) {
 
 /* Asks for the cache lines of the entry at the head of the key's chain
  * (usually the key's own): a request's rules then run while they arrive.
- * A busy shard is left alone rather than waited for. */
+ * Without the lock (see slot_table): the head read may be one a writer is
+ * just replacing, or an entry just freed, which costs a useless prefetch
+ * at worst (a prefetch never faults). */
 static void mem_prefetch(store_session *ss, const char *key, size_t key_len) {
   mem_store *ms = (mem_store *)ss->owner;
   uint64_t h = hash_bytes(key, key_len);
   shard *sh = &ms->shards[(h >> 40) % ms->nshards];
-  if (pthread_mutex_trylock(&sh->lock) != 0) return;
-  entry *e = sh->slots[h & (sh->nslots - 1)];
+  slot_table *t = __atomic_load_n(&sh->table, __ATOMIC_ACQUIRE);
+  entry *e = __atomic_load_n(&t->slots[h & (t->n - 1)], __ATOMIC_RELAXED);
   if (e) {
     __builtin_prefetch(e, 1);
     prefetch_entry(e);
   }
-  pthread_mutex_unlock(&sh->lock);
 }
 
 static const store_class memory_class = {
@@ -1049,13 +1080,12 @@ store *store_memory_new(size_t max_keys) {
   }
   for (size_t i = 0; i < nshards; i++) {
     shard *sh = &ms->shards[i];
-    sh->nslots = 64;
-    sh->slots = calloc(sh->nslots, sizeof *sh->slots);
+    sh->table = slot_table_new(64, NULL);
     sh->lru = max_keys != 0;
     sh->lru_list.next = sh->lru_list.prev = &sh->lru_list;
     sh->sweep_at = 16;
-    if (!sh->slots || pthread_mutex_init(&sh->lock, NULL) != 0) {
-      free(sh->slots);
+    if (!sh->table || pthread_mutex_init(&sh->lock, NULL) != 0) {
+      free(sh->table);
       ms->nshards = i;
       mem_destroy(&ms->base);
       return NULL;
