@@ -488,8 +488,10 @@ static int64_t bucket_start(int64_t id, int64_t window_ns) {
   return (int64_t)t;
 }
 
+/* a + b for b >= 0, saturating. */
 static inline int64_t sat_add(int64_t a, int64_t b) {
-  return a > INT64_MAX - b ? INT64_MAX : a + b;
+  int64_t r;
+  return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
 }
 
 /* ---- sums -------------------------------------------------------------------------- */
@@ -725,12 +727,15 @@ static int64_t dist_read(item *e, int64_t now_id) {
   if (e->u.dist.index && now_id >= e->u.dist.newest) return ws_read(&e->u.dist.by_newest, now_id);
   /* Few members, or time went backwards (a member may have been seen in
    * the window and again after it): look at each. */
-  int64_t count = 0;
+  int64_t count = 0, lo = now_id - BUCKETS + 1;
   for (uint32_t i = 0; i < e->u.dist.n; i++) {
     const member *m = &e->u.dist.m[i];
-    int64_t hi = now_id < m->newest ? now_id : m->newest, lo = now_id - BUCKETS + 1;
-    if (hi < lo) continue;
-    int64_t jmin = m->newest - hi, jmax = m->newest - lo; /* bit range to test */
+    if (m->newest <= now_id) { /* its newest sighting up to now is its newest */
+      count += m->newest >= lo;
+      continue;
+    }
+    /* Seen after now too: its bits say whether it was seen in the window. */
+    int64_t jmin = m->newest - now_id, jmax = m->newest - lo; /* bit range to test */
     if (jmin >= 128) continue;
     if (jmax > 127) jmax = 127;
     unsigned __int128 mask = jmax - jmin + 1 >= 128 ? ~(unsigned __int128)0
@@ -793,6 +798,25 @@ static inline int64_t memo_bucket(mem_session *ss, size_t i, int64_t now, int64_
     m->bucket = id;
   }
   return id;
+}
+
+static const char *memo_op_slow(mem_session *ss, size_t i, const store_counter_op *op, int64_t now,
+                                int64_t *bucket) {
+  const char *cid = memo_id(ss, i, op->id);
+  *bucket = memo_bucket(ss, i, now, op->window_ns);
+  return cid;
+}
+
+/* memo_id() and memo_bucket() of a counter op at once: the usual request
+ * finds both in one look. */
+static inline const char *memo_op(mem_session *ss, size_t i, const store_counter_op *op, int64_t now,
+                                  int64_t *bucket) {
+  const struct op_memo *m = i < MEMOS ? &ss->memo[i] : NULL;
+  if (m && m->asked == op->id && m->window_ns == op->window_ns && now >= m->from && now < m->to) {
+    *bucket = m->bucket;
+    return m->interned;
+  }
+  return memo_op_slow(ss, i, op, now, bucket);
 }
 
 static const char *session_id(mem_session *ss, const char *id) {
@@ -949,9 +973,9 @@ static entry *entry_reserve(cursor *c, size_t need) {
  * `i` is the op's position in the request's list. */
 static int counter_op(cursor *c, store_counter_op *op, bool read, uint32_t i) {
   char kind = op->mode == STORE_DISTINCT ? ENT_DISTINCT : ENT_SUM;
-  const char *cid = memo_id(c->ss, i, op->id);
+  int64_t id;
+  const char *cid = memo_op(c->ss, i, op, c->now, &id);
   if (!cid) return out_of_memory(c->r);
-  int64_t id = memo_bucket(c->ss, i, c->now, op->window_ns);
   entry *e = cursor_at(c, op->key, op->key_len, op->add);
   item *it = e ? entry_item(e, kind, cid, op->add, op->window_ns, i) : NULL;
   if (op->add) {
