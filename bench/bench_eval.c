@@ -44,13 +44,21 @@
  *
  * BENCH_RUNS (default 7) and BENCH_SECONDS (default 1, per run) change the
  * effort; BENCH_ACCOUNTS adds a run with that number of live accounts. Times are CLOCK_MONOTONIC.
+ *
+ * One-thread figures run pinned to one CPU (BENCH_CPU, default the first
+ * the process may use): the two vCPUs of the build machine are not alike
+ * at times (the same loop took 1.6 times as long on one as on the other),
+ * so an unpinned figure depends on where the scheduler put it. The
+ * 2-thread figure runs unpinned.
  */
+#define _GNU_SOURCE /* sched_getaffinity, pthread_setaffinity_np */
 #include <clause.h>
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <ffi.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,6 +401,25 @@ static void bench_externs(const char *dir) {
   dlclose(h);
 }
 
+/* The CPUs the process may use, and the one the one-thread figures use. */
+static cpu_set_t all_cpus;
+static int bench_cpu = -1;
+
+static void pin(bool one) {
+  if (bench_cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(bench_cpu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, one ? &set : &all_cpus);
+}
+
+static void choose_cpu(void) {
+  if (sched_getaffinity(0, sizeof all_cpus, &all_cpus) != 0) return;
+  int want = getenv("BENCH_CPU") ? atoi(getenv("BENCH_CPU")) : -1;
+  for (int c = 0; c < CPU_SETSIZE && bench_cpu < 0; c++)
+    if (CPU_ISSET(c, &all_cpus) && (want < 0 || c == want)) bench_cpu = c;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || argc > 3) {
     fprintf(stderr, "usage: %s POLICY [TRAFFIC.jsonl]\n", argv[0]);
@@ -420,8 +447,10 @@ int main(int argc, char **argv) {
   char *requests[MAX_REQUESTS];
   int n = read_requests(traffic, requests, MAX_REQUESTS);
   if (n == 0) die("no requests in %s%s", traffic, "");
-  printf("bench_eval: %s, %d requests of %s pre-bound, %d runs of %.1f s\n", argv[1], n, traffic,
-         runs, run_seconds);
+  choose_cpu();
+  printf("bench_eval: %s, %d requests of %s pre-bound, %d runs of %.1f s, one-thread figures on CPU %d\n",
+         argv[1], n, traffic, runs, run_seconds, bench_cpu);
+  pin(true);
   fflush(stdout);
   vm_set s;
   for (int k = 0; k < 3; k++) {
@@ -437,6 +466,7 @@ int main(int argc, char **argv) {
     clause_program_free(p);
   }
 
+  pin(false);
   clause_program *p = compile_or_die(argv[1], NULL);
   double ns_thread;
   double total = measure_threads(p, requests, n, accounts[0], 2, &ns_thread);
@@ -447,6 +477,7 @@ int main(int argc, char **argv) {
   clause_program_free(p);
   for (int i = 0; i < n; i++) free(requests[i]);
 
+  pin(true);
   /* One CEL condition, through the same VM path. */
   clause_program *cel = compile_text(cel_policy, NULL);
   int ncel = (int)(sizeof cel_requests / sizeof cel_requests[0]);
