@@ -573,6 +573,17 @@ static uint32_t first_after(const bucket *b, uint32_t n, int64_t id) {
   return lo;
 }
 
+/* The sum of the buckets in (from, to], found from the newest back: a
+ * reading is usually at or near the newest bucket, so this walks only the
+ * buckets it sums (and any after `to`, when time went backwards). */
+static int64_t sum_back(const bucket *b, uint32_t n, int64_t from, int64_t to) {
+  uint32_t i = n;
+  while (i > 0 && b[i - 1].id > to) i--;
+  int64_t total = 0;
+  while (i > 0 && b[i - 1].id > from) total = sat_add(total, b[--i].sum);
+  return total;
+}
+
 /* The sum of the BUCKETS buckets ending with `now_id`. */
 static inline int64_t ws_read(window_sums *w, int64_t now_id) {
   if (w->cached && w->cache_id == now_id) return w->cache_sum;
@@ -583,13 +594,11 @@ static inline int64_t ws_read(window_sums *w, int64_t now_id) {
     /* The window slid forward a little: add the buckets that entered it,
      * subtract those that left (exact: nothing saturated). */
     int64_t old = w->cache_id;
-    total = w->cache_sum;
-    for (uint32_t i = first_after(b, n, old); i < n && b[i].id <= now_id; i++) total = sat_add(total, b[i].sum);
+    total = sat_add(w->cache_sum, sum_back(b, n, old, now_id));
     for (uint32_t i = first_after(b, n, old - BUCKETS); i < n && b[i].id <= now_id - BUCKETS; i++)
       total -= b[i].sum;
   } else {
-    for (uint32_t i = first_after(b, n, now_id - BUCKETS); i < n && b[i].id <= now_id; i++)
-      total = sat_add(total, b[i].sum);
+    total = sum_back(b, n, now_id - BUCKETS, now_id);
   }
   w->cached = true;
   w->cache_id = now_id;
