@@ -468,8 +468,9 @@ static int64_t rng_below(int64_t n) {
 }
 
 /* The next request time of a randomized case: mostly small steps forward,
- * some leaps across a part of the window or all of it, some steps back;
- * never more than a window behind the newest time (what both stores keep
+ * some leaps across a part of the window or all of it, a few pauses long
+ * enough that nothing kept can be read any more, some steps back; never
+ * more than a window behind the newest time (what both stores keep
  * exactly). */
 static int64_t next_time(int64_t now, int64_t *newest) {
   int64_t r = rng_below(100);
@@ -481,6 +482,8 @@ static int64_t next_time(int64_t now, int64_t *newest) {
     now += 55 * SEC + rng_below(10 * SEC);
   else if (r < 75)
     now -= rng_below(40 * SEC);
+  else if (r < 78)
+    now += 2 * MIN + rng_below(5 * MIN);
   int64_t floor = (store_bucket(*newest, MIN) - 59) * SEC; /* buckets are whole seconds */
   if (now < floor) now = floor;
   if (now > *newest) *newest = now;

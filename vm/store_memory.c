@@ -518,6 +518,19 @@ static bool ws_add(entry *owner, window_sums *w, int64_t id, int64_t amount) {
     if (in_cache) w->cache_sum = ws_sum(w->cache_sum, amount);
     return true;
   }
+  if (amount >= 0 && (!n || (b[n - 1].id < id && (uint64_t)id - (uint64_t)b[n - 1].id >= KEEP))) {
+    /* Every bucket kept is now too old to be read: the key's first event,
+     * or one after a long pause. Start afresh, with the reading at `id`
+     * (this bucket alone) cached. */
+    if (!w->b && !w->cap) w->cap = 2; /* `small` */
+    ws_array(w)[0] = (bucket){id, amount};
+    w->start = 0;
+    w->n = 1;
+    w->cached = true;
+    w->cache_id = id;
+    w->cache_sum = amount;
+    return true;
+  }
   int64_t newest = n ? b[n - 1].id : id;
   if (id <= newest - KEEP) return true; /* older than anything kept: dropped */
   if (in_cache) w->cache_sum = ws_sum(w->cache_sum, amount);
@@ -645,6 +658,19 @@ static bool dist_compact(entry *owner, item *e) {
   return !e->u.dist.index || dist_reindex(owner, e, e->u.dist.index_cap);
 }
 
+/* Forgets every member: the key's next event is KEEP or more buckets after
+ * its newest, so none of them can be read any more (a key seen again
+ * after a long pause). The arrays stay, for the members to come. */
+static void dist_forget(item *e) {
+  for (uint32_t i = 0; i < e->u.dist.n; i++)
+    if (e->u.dist.m[i].text) free(e->u.dist.m[i].text);
+  e->u.dist.n = 0;
+  if (e->u.dist.index) memset(e->u.dist.index, 0, e->u.dist.index_cap * sizeof *e->u.dist.index);
+  window_sums *w = &e->u.dist.by_newest;
+  w->start = w->n = 0;
+  w->cached = false;
+}
+
 /* Records a sighting of a known member in bucket `id`; false when out of
  * memory. */
 static bool member_see(entry *owner, item *e, member *m, int64_t id) {
@@ -685,6 +711,7 @@ static member *dist_find(item *e, uint64_t h, const char *text, size_t len) {
 
 static bool dist_add(entry *owner, item *e, int64_t id, const char *text, size_t len) {
   if (e->u.dist.n && id <= e->u.dist.newest - KEEP) return true;
+  if (e->u.dist.n && id > e->u.dist.newest && (uint64_t)id - (uint64_t)e->u.dist.newest >= KEEP) dist_forget(e);
   if (!e->u.dist.n || id > e->u.dist.newest) {
     e->u.dist.newest = id;
     e->dead_at = bucket_start(id + KEEP, e->window_ns);
