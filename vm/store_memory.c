@@ -219,9 +219,12 @@ typedef struct mem_store {
   char **ids;                /* once each until the store goes */
   size_t nids, capids;
   size_t max_keys;           /* 0: no cap */
-  size_t nshards;
+  size_t nshards;            /* a power of two */
   shard shards[];
 } mem_store;
+
+/* A key's shard, from its hash's high bits (its slot uses the low ones). */
+static inline shard *shard_of(mem_store *ms, uint64_t hash) { return &ms->shards[(hash >> 40) & (ms->nshards - 1)]; }
 
 /* ---- entries ------------------------------------------------------------------------ */
 
@@ -897,7 +900,7 @@ static entry *cursor_move(cursor *c, const char *key, size_t key_len, bool creat
   if (!same) {
     cursor_release(c);
     c->k = make_ident(key, key_len);
-    c->sh = &c->ms->shards[(c->k.hash >> 40) % c->ms->nshards];
+    c->sh = shard_of(c->ms, c->k.hash);
     pthread_mutex_lock(&c->sh->lock);
     c->e = shard_find(c->sh, &c->k, &c->link);
   }
@@ -1113,7 +1116,7 @@ static void mem_destroy(store *s) {
 static void mem_prefetch(store_session *ss, const char *key, size_t key_len) {
   mem_store *ms = (mem_store *)ss->owner;
   uint64_t h = hash_bytes(key, key_len);
-  shard *sh = &ms->shards[(h >> 40) % ms->nshards];
+  shard *sh = shard_of(ms, h);
   slot_table *t = __atomic_load_n(&sh->table, __ATOMIC_ACQUIRE);
   entry *e = __atomic_load_n(&t->slots[h & (t->n - 1)], __ATOMIC_RELAXED);
   if (e) {
@@ -1128,6 +1131,7 @@ static const store_class memory_class = {
 
 store *store_memory_new(size_t max_keys) {
   size_t nshards = max_keys ? 1 : SHARDS;
+  _Static_assert((SHARDS & (SHARDS - 1)) == 0, "shard_of masks");
   mem_store *ms = calloc(1, sizeof *ms + nshards * sizeof(shard));
   if (!ms) return NULL;
   ms->base.cls = &memory_class;
