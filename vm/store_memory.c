@@ -55,18 +55,25 @@ typedef struct window_sums {
   int64_t cache_id, cache_sum;
 } window_sums;
 
-#define MEMBER_INLINE 16     /* member texts this short live in the member */
+#define MEMBER_INLINE 24     /* member texts this short (addresses, IPv6 ones
+                                included) live in the member */
 
 typedef struct member {
   uint64_t hash;
   int64_t newest;            /* bucket */
   unsigned __int128 seen;    /* bit j: seen in bucket newest - j */
-  char *text;                /* NULL: the text is in `small` */
-  size_t len;
-  char small[MEMBER_INLINE];
+  uint32_t len;              /* a string's length (values' lengths are 32-bit) */
+  union {
+    char small[MEMBER_INLINE]; /* len <= MEMBER_INLINE */
+    char *text;              /* longer: on the heap */
+  };
 } member;
+_Static_assert(sizeof(member) == 64, "a member is one cache line");
 
-static const char *member_text(const member *m) { return m->text ? m->text : m->small; }
+static const char *member_text(const member *m) { return m->len <= MEMBER_INLINE ? m->small : m->text; }
+static void member_free(member *m) {
+  if (m->len > MEMBER_INLINE) free(m->text);
+}
 
 /* A counter or a suspension under a key. */
 typedef struct item {
@@ -258,7 +265,7 @@ static void item_free(entry *owner, item *it) {
     entry_release(owner, it->u.sum.b, it->u.sum.cap * sizeof(bucket));
   } else if (it->kind == ENT_DISTINCT) {
     entry_release(owner, it->u.dist.by_newest.b, it->u.dist.by_newest.cap * sizeof(bucket));
-    for (uint32_t i = 0; i < it->u.dist.n; i++) free(it->u.dist.m[i].text);
+    for (uint32_t i = 0; i < it->u.dist.n; i++) member_free(&it->u.dist.m[i]);
     entry_release(owner, it->u.dist.m, it->u.dist.cap * sizeof(member));
     entry_release(owner, it->u.dist.index, it->u.dist.index_cap * sizeof(uint32_t));
   }
@@ -652,7 +659,7 @@ static bool dist_compact(entry *owner, item *e) {
   for (uint32_t i = 0; i < e->u.dist.n; i++) {
     member *m = &e->u.dist.m[i];
     if (m->newest <= e->u.dist.newest - KEEP) {
-      if (m->text) free(m->text);
+      member_free(m);
       continue;
     }
     e->u.dist.m[k++] = *m;
@@ -666,7 +673,7 @@ static bool dist_compact(entry *owner, item *e) {
  * after a long pause). The arrays stay, for the members to come. */
 static void dist_forget(item *e) {
   for (uint32_t i = 0; i < e->u.dist.n; i++)
-    if (e->u.dist.m[i].text) free(e->u.dist.m[i].text);
+    member_free(&e->u.dist.m[i]);
   e->u.dist.n = 0;
   if (e->u.dist.index) memset(e->u.dist.index, 0, e->u.dist.index_cap * sizeof *e->u.dist.index);
   window_sums *w = &e->u.dist.by_newest;
@@ -713,6 +720,7 @@ static member *dist_find(item *e, uint64_t h, const char *text, size_t len) {
 }
 
 static bool dist_add(entry *owner, item *e, int64_t id, const char *text, size_t len) {
+  if (len > UINT32_MAX) return false; /* a VM's strings never are */
   if (e->u.dist.n && id <= e->u.dist.newest - KEEP) return true;
   if (e->u.dist.n && id > e->u.dist.newest && (uint64_t)id - (uint64_t)e->u.dist.newest >= KEEP) dist_forget(e);
   if (!e->u.dist.n || id > e->u.dist.newest) {
@@ -744,7 +752,7 @@ static bool dist_add(entry *owner, item *e, int64_t id, const char *text, size_t
     if (!ws_add(owner, &e->u.dist.by_newest, id, 1)) return false;
   }
   member *m = &e->u.dist.m[e->u.dist.n];
-  *m = (member){h, id, 1, NULL, len, {0}};
+  *m = (member){.hash = h, .newest = id, .seen = 1, .len = (uint32_t)len};
   if (len <= MEMBER_INLINE) {
     memcpy(m->small, text, len);
   } else {
