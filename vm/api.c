@@ -203,12 +203,6 @@ clause_vm *clause_vm_new(const clause_program *p) {
   for (uint32_t i = 0; i <= p->ncounters; i++) st->op_counter[i] = PROG_NONE; /* ops not filled yet */
   for (uint32_t f = 0; f < p->nfields; f++)
     if (!p->fields[f].optional) vm->required[vm->nrequired++] = f;
-  /* Rules may run before the store answers when the rules block says
-   * where it needs the state (programs compiled before STATE existed do
-   * not) and no extern could be called for a request that a suspension
-   * then decides. */
-  for (uint32_t pc = p->block_start[0]; pc < p->block_start[1] && p->kind == PROG_POLICY; pc++)
-    if (INSTR_OP(p->code[pc]) == BC_STATE) vm->speculate = (p->ncounters || p->nsuspend) && p->nexterns == 0;
   for (uint32_t pc = 0; pc < p->ncode; pc++) { /* the verifier made each a string */
     if (INSTR_OP(p->code[pc]) != BC_MATCHK) continue;
     const value *pat = &p->consts[INSTR_C(p->code[pc])];
@@ -433,7 +427,7 @@ int clause_vm_eval(clause_vm *vm, clause_decision *out) {
   vm->state_done = !stateful; /* a STATE in a stateless program does nothing */
   if (!stateful) {
     vm_run_block(vm, 0, NULL);
-  } else if (vm->speculate && !vm->trace) {
+  } else if (p->rules_before_state && !vm->trace) {
     /* The rules that read no counter run while the store fetches the
      * request's state; STATE (or the line below, when a first_match
      * rule stopped before it) then asks for it. */

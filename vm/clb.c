@@ -588,6 +588,9 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
     }
     for (uint32_t i = 0; i < p->nrules; i++)
       p->rules[i].suspend_key_reg = block_only_returns(p, p->rules[i].suspend_key_block);
+    bool stateful = p->ncounters || p->nsuspend;
+    for (uint32_t pc = p->block_start[0]; p->kind == PROG_POLICY && pc < p->block_start[1]; pc++)
+      if (INSTR_OP(p->code[pc]) == BC_STATE) p->rules_before_state = stateful && p->nexterns == 0;
   }
   if (!r->bad && p->kind == PROG_POLICY) {
     p->binder = json_binder_new(p->fields, p->nfields);

@@ -147,6 +147,11 @@ typedef struct clause_program {
   uint32_t counter_reg;   /* first of ncounters registers */
   uint32_t nsuspend;      /* rules with a suspend_key_block */
   uint32_t *suspend_rules; /* their indices, in file order (built at load) */
+  /* Built at load: the rules that read no counter may run before the
+   * store answers (state_point). The rules block says where it needs the
+   * state (STATE; programs compiled before STATE existed do not), and no
+   * extern could be called for a request that a suspension then decides. */
+  bool rules_before_state;
 
   uint32_t ncode;
   instr *code;

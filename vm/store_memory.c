@@ -830,32 +830,26 @@ static inline const char *memo_id(mem_session *ss, size_t i, const char *id) {
   return m->interned;
 }
 
-/* The bucket of `now` in a window (store_bucket()), for the op at position
- * `i` (after memo_id). */
-static inline int64_t memo_bucket(mem_session *ss, size_t i, int64_t now, int64_t window_ns) {
-  struct op_memo *m = i < MEMOS ? &ss->memo[i] : NULL;
-  if (m && m->window_ns == window_ns && now >= m->from && now < m->to) return m->bucket;
-  int64_t id = store_bucket(now, window_ns);
-  int64_t from, to;
-  if (m && window_ns % BUCKETS == 0 && /* buckets of whole ns: [id * width, (id + 1) * width) */
-      !__builtin_mul_overflow(id, window_ns / BUCKETS, &from) && !__builtin_add_overflow(from, window_ns / BUCKETS, &to)) {
-    m->window_ns = window_ns;
+/* memo_op() when the memo does not hold the op's id or `now`'s bucket:
+ * computes the bucket (store_bucket()) and remembers its span. */
+static const char *memo_op_slow(mem_session *ss, size_t i, const store_counter_op *op, int64_t now,
+                                int64_t *bucket) {
+  const char *cid = memo_id(ss, i, op->id);
+  int64_t id = store_bucket(now, op->window_ns), width = op->window_ns / BUCKETS, from, to;
+  if (cid && i < MEMOS && op->window_ns % BUCKETS == 0 && /* buckets of whole ns: [id * width, (id + 1) * width) */
+      !__builtin_mul_overflow(id, width, &from) && !__builtin_add_overflow(from, width, &to)) {
+    struct op_memo *m = &ss->memo[i];
+    m->window_ns = op->window_ns;
     m->from = from;
     m->to = to;
     m->bucket = id;
   }
-  return id;
-}
-
-static const char *memo_op_slow(mem_session *ss, size_t i, const store_counter_op *op, int64_t now,
-                                int64_t *bucket) {
-  const char *cid = memo_id(ss, i, op->id);
-  *bucket = memo_bucket(ss, i, now, op->window_ns);
+  *bucket = id;
   return cid;
 }
 
-/* memo_id() and memo_bucket() of a counter op at once: the usual request
- * finds both in one look. */
+/* The interned id of a counter op (memo_id()) and the bucket of `now` in
+ * its window: the usual request finds both in one look at its memo. */
 static inline const char *memo_op(mem_session *ss, size_t i, const store_counter_op *op, int64_t now,
                                   int64_t *bucket) {
   const struct op_memo *m = i < MEMOS ? &ss->memo[i] : NULL;

@@ -76,7 +76,6 @@ struct clause_vm {
   int64_t pending_susp_ns;     /* RSUSPEND of the rule being matched */
   bool by_suspension;          /* decided by a suspension already in force */
   bool state_done;             /* state_begin ran for this evaluation */
-  bool speculate;              /* the rules before STATE may run first (state_point) */
   const char *store_reason;    /* decided by on_store_error deny: the reason */
 };
 
