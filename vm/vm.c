@@ -819,31 +819,40 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       CONJUNCT(&t);
       NEXT();
     }
-#define CJ_COMPARE_K(NAME, OP)                                                   \
+/* Two ints (the usual case: quotas, limits) compare unboxed. */
+#define CJ_COMPARE_K(NAME, OP, INT_OP)                                           \
   CASE(NAME) {                                                                   \
+    if (R[a].kind == CV_INT && K[b].kind == CV_INT) {                            \
+      CONJUNCT_BOOL(R[a].i INT_OP K[b].i);                                       \
+      NEXT();                                                                    \
+    }                                                                            \
     value t;                                                                     \
     compare_k(ctx, OP, &t, &R[a], &K[b]);                                        \
     CONJUNCT(&t);                                                                \
     NEXT();                                                                      \
   }
-    CJ_COMPARE_K(CJLTK, CEL_LT)
-    CJ_COMPARE_K(CJLEK, CEL_LE)
-    CJ_COMPARE_K(CJGTK, CEL_GT)
-    CJ_COMPARE_K(CJGEK, CEL_GE)
+    CJ_COMPARE_K(CJLTK, CEL_LT, <)
+    CJ_COMPARE_K(CJLEK, CEL_LE, <=)
+    CJ_COMPARE_K(CJGTK, CEL_GT, >)
+    CJ_COMPARE_K(CJGEK, CEL_GE, >=)
 #undef CJ_COMPARE_K
-#define CJ_COMPARE(NAME, OP)                                                     \
+#define CJ_COMPARE(NAME, OP, INT_OP)                                             \
   CASE(NAME) {                                                                   \
+    if (R[a].kind == CV_INT && R[b].kind == CV_INT) {                            \
+      CONJUNCT_BOOL(R[a].i INT_OP R[b].i);                                       \
+      NEXT();                                                                    \
+    }                                                                            \
     value t;                                                                     \
     compare_rr(ctx, OP, &t, &R[a], &R[b]);                                       \
     CONJUNCT(&t);                                                                \
     NEXT();                                                                      \
   }
-    CJ_COMPARE(CJEQ, CEL_EQ)
-    CJ_COMPARE(CJNE, CEL_NE)
-    CJ_COMPARE(CJLT, CEL_LT)
-    CJ_COMPARE(CJLE, CEL_LE)
-    CJ_COMPARE(CJGT, CEL_GT)
-    CJ_COMPARE(CJGE, CEL_GE)
+    CJ_COMPARE(CJEQ, CEL_EQ, ==)
+    CJ_COMPARE(CJNE, CEL_NE, !=)
+    CJ_COMPARE(CJLT, CEL_LT, <)
+    CJ_COMPARE(CJLE, CEL_LE, <=)
+    CJ_COMPARE(CJGT, CEL_GT, >)
+    CJ_COMPARE(CJGE, CEL_GE, >=)
 #undef CJ_COMPARE
     CASE(CJIN) {
       value t;
