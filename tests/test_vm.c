@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #include "../include/clause.h"
-#include "../vm/program.h" /* atoms: a white-box look */
 #include "test_util.h"
 
 #define GOLDEN_DIR "tests/golden/decisions"
@@ -401,24 +400,18 @@ static const struct {
     {"negate", "integer overflow"},
 };
 
-/* A program compiled from rule-file text (through a temporary file). */
-static clause_program *compile_text(const char *text) {
+static void test_error_messages(void **state) {
+  (void)state;
   char path[] = "/tmp/clause-test-vm-XXXXXX.clause";
   int fd = mkstemps(path, 7);
   assert_true(fd >= 0);
   FILE *f = fdopen(fd, "w");
   assert_non_null(f);
-  fputs(text, f);
+  fputs(error_policy, f);
   fclose(f);
   clause_program *p = compile_golden(path);
   unlink(path);
   assert_non_null(p);
-  return p;
-}
-
-static void test_error_messages(void **state) {
-  (void)state;
-  clause_program *p = compile_text(error_policy);
   clause_vm *vm = clause_vm_new(p);
   assert_non_null(vm);
   const char *req = "{\"n\": 1, \"items\": [1], \"s\": \"x\"}";
@@ -439,144 +432,6 @@ static void test_error_messages(void **state) {
   clause_program_free(p);
 }
 
-/* ---- atoms ---------------------------------------------------------------------------
- * A string field compared with constants is looked up among the program's
- * strings once per bound value (its atom, vm/strset.h). Each step below
- * changes the fields through another setter, on one VM; its decision must
- * be the one a fresh VM bound from JSON gives, and the one the same VM
- * gives with the atoms turned off (plain string comparisons). */
-static const char atom_policy[] =
-    "policy \"atoms\" {\n  on_error skip\n}\n"
-    "input {\n  tier string\n  model string\n}\n"
-    "let caps = {\"free\": 10, \"pro\": 100, \"enterprise-unlimited-tier\": 1000}\n"
-    "let models = [\"m-small\", \"m-large-context-model\"]\n"
-    "rule \"is-free\" { flag when tier == \"free\" }\n"
-    "rule \"not-free\" { flag when tier != \"free\" }\n"
-    "rule \"long-name\" { flag when tier == \"enterprise-unlimited-tier\" }\n"
-    "rule \"known\" { flag when tier in caps }\n"
-    "rule \"unknown\" { flag when !(tier in caps) }\n"
-    "rule \"small-cap\" { flag when caps[tier] < 50 }\n"
-    "rule \"model\" { flag when model in models }\n"
-    "rule \"no-model\" { flag when !(model in models) }\n"
-    "rule \"not-small\" { flag when true unless model in [\"m-small\"] }\n";
-
-typedef enum { SET_JSON, SET_STRING, SET_FIELD_JSON, RESET_THEN_SET } atom_setter;
-
-static const struct {
-  atom_setter how;
-  const char *tier, *model; /* the fields after the step */
-  const char *flags;        /* the rules flagged, in order */
-} atom_steps[] = {
-    {SET_JSON, "free", "m-small", "is-free,known,small-cap,model"},
-    {SET_STRING, "pro", "m-small", "not-free,known,model"},
-    {SET_STRING, "enterprise-unlimited-tier", "m-small", "not-free,long-name,known,model"},
-    {SET_FIELD_JSON, "gold", "m-small", "not-free,unknown,model"},
-    {SET_STRING, "gold", "m-large-context-model", "not-free,unknown,model,not-small"},
-    {SET_STRING, "gold", "m-large-context-mode", "not-free,unknown,no-model,not-small"},
-    {RESET_THEN_SET, "free", "", "is-free,known,small-cap,no-model,not-small"},
-    {SET_FIELD_JSON, "", "", "not-free,unknown,no-model,not-small"},
-};
-
-static void decision_of(clause_vm *vm, char *json, size_t cap, char *flags, size_t flags_cap) {
-  clause_decision d;
-  assert_int_equal(clause_vm_eval(vm, &d), CLAUSE_OK);
-  int n = clause_decision_json(&d, json, cap);
-  assert_true(n > 0 && (size_t)n < cap);
-  flags[0] = '\0';
-  for (size_t i = 0; i < d.n_flags; i++) {
-    if (i) strncat(flags, ",", flags_cap - strlen(flags) - 1);
-    strncat(flags, d.flags[i], flags_cap - strlen(flags) - 1);
-  }
-}
-
-static void test_atoms_follow_the_fields(void **state) {
-  (void)state;
-  clause_program *p = compile_text(atom_policy);
-  assert_true(p->atoms.n > 0);
-  uint32_t natoms = p->atoms.n;
-  int tier = clause_field_index(p, "tier"), model = clause_field_index(p, "model");
-  clause_vm *vm = clause_vm_new(p);
-  assert_non_null(vm);
-  clause_error err;
-  for (size_t i = 0; i < sizeof atom_steps / sizeof atom_steps[0]; i++) {
-    const char *t = atom_steps[i].tier, *m = atom_steps[i].model;
-    char json[256], quoted[64];
-    snprintf(json, sizeof json, "{\"tier\": \"%s\", \"model\": \"%s\"}", t, m);
-    switch (atom_steps[i].how) {
-    case SET_JSON:
-      assert_int_equal(clause_vm_set_json(vm, json, strlen(json), &err), CLAUSE_OK);
-      break;
-    case SET_STRING:
-      assert_int_equal(clause_vm_set_string(vm, tier, t, strlen(t)), CLAUSE_OK);
-      assert_int_equal(clause_vm_set_string(vm, model, m, strlen(m)), CLAUSE_OK);
-      break;
-    case SET_FIELD_JSON:
-      snprintf(quoted, sizeof quoted, "\"%s\"", t);
-      assert_int_equal(clause_vm_set_field_json(vm, tier, quoted, strlen(quoted)), CLAUSE_OK);
-      snprintf(quoted, sizeof quoted, "\"%s\"", m);
-      assert_int_equal(clause_vm_set_field_json(vm, model, quoted, strlen(quoted)), CLAUSE_OK);
-      break;
-    case RESET_THEN_SET:
-      clause_vm_reset(vm);
-      assert_int_equal(clause_vm_set_string(vm, tier, t, strlen(t)), CLAUSE_OK);
-      assert_int_equal(clause_vm_set_string(vm, model, m, strlen(m)), CLAUSE_OK);
-      break;
-    }
-    char got[2048], flags[512], fresh_got[2048], plain_got[2048], unused[512];
-    decision_of(vm, got, sizeof got, flags, sizeof flags);
-    if (strcmp(flags, atom_steps[i].flags) != 0)
-      fail_msg("step %zu (tier \"%s\", model \"%s\"): flags %s, expected %s", i + 1, t, m, flags, atom_steps[i].flags);
-
-    clause_vm *fresh = clause_vm_new(p);
-    assert_non_null(fresh);
-    assert_int_equal(clause_vm_set_json(fresh, json, strlen(json), &err), CLAUSE_OK);
-    decision_of(fresh, fresh_got, sizeof fresh_got, unused, sizeof unused);
-    clause_vm_free(fresh);
-    assert_string_equal(got, fresh_got);
-
-    p->atoms.n = 0; /* white box: the same VM, plain comparisons */
-    decision_of(vm, plain_got, sizeof plain_got, unused, sizeof unused);
-    p->atoms.n = natoms;
-    assert_string_equal(got, plain_got);
-  }
-  clause_vm_free(vm);
-  clause_program_free(p);
-}
-
-/* Atoms cost a table of pointers per constant set: past ATOM_TABLE_MAX
- * entries a program has none (and compares strings as before). */
-static void test_atoms_budget(void **state) {
-  (void)state;
-  enum { BIG = 600, SMALL = ATOM_TABLE_MAX / BIG + 10 };
-  static value strings[BIG + SMALL], consts[1 + SMALL];
-  static char text[BIG + SMALL][8];
-  for (int i = 0; i < BIG + SMALL; i++) {
-    snprintf(text[i], sizeof text[i], "s%d", i);
-    strings[i] = cv_string(text[i], (uint32_t)strlen(text[i]));
-  }
-  consts[0] = cv_list(strings, BIG);
-  consts[1] = cv_list(strings, 2); /* two strings of the big list again */
-  for (int i = 1; i < SMALL; i++) consts[1 + i] = cv_list(&strings[BIG + i], 1);
-  arena a;
-  arena_init(&a, 4096);
-  strset *sets[1 + SMALL];
-  for (int k = 0; k < 1 + SMALL; k++) assert_non_null(sets[k] = strset_build(&a, &consts[k]));
-  atom_table t;
-  /* A few sets: every string numbered once, repeats included. */
-  assert_true(atoms_build(&a, &t, consts, sets, 3));
-  assert_int_equal(t.n, BIG + 1);
-  assert_int_equal(atom_of(&t, "s0", 2), 1);
-  assert_int_equal(atom_of(&t, "nope", 4), t.n + 1);
-  assert_ptr_equal(t.hits[1][atom_of(&t, "s1", 2)], &strings[1]);
-  assert_null(t.hits[1][atom_of(&t, "s2", 2)]);
-  /* All of them: too many sets times strings. */
-  consts[1] = cv_list(&strings[BIG], 1);
-  assert_non_null(sets[1] = strset_build(&a, &consts[1]));
-  assert_true(atoms_build(&a, &t, consts, sets, 1 + SMALL));
-  assert_int_equal(t.n, 0);
-  arena_free(&a);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_golden_decisions),
@@ -584,8 +439,6 @@ int main(void) {
       cmocka_unit_test(test_decision_json_capacity),
       cmocka_unit_test(test_setters),
       cmocka_unit_test(test_error_messages),
-      cmocka_unit_test(test_atoms_follow_the_fields),
-      cmocka_unit_test(test_atoms_budget),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

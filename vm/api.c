@@ -179,7 +179,6 @@ clause_vm *clause_vm_new(const clause_program *p) {
   if (!vm) return NULL;
   vm->p = p;
   vm->regs = calloc(p->nregs ? p->nregs : 1, sizeof(value));
-  vm->field_atom = calloc(p->nfields + 1, sizeof *vm->field_atom);
   /* Errors: one per required field, two per rule (condition and reason),
    * three per counter (key, amount, an eviction), two per suspend rule,
    * and a few that belong to no rule. */
@@ -196,7 +195,7 @@ clause_vm *clause_vm_new(const clause_program *p) {
   st->arg_ok = calloc(p->ncounters + 1, sizeof *st->arg_ok);
   st->susp = calloc(p->nsuspend + 1, sizeof *st->susp);
   st->susp_rule = calloc(p->nsuspend + 1, sizeof *st->susp_rule);
-  if (!vm->regs || !vm->field_atom || !vm->errors || !vm->flags || !vm->matched || !vm->obligs || !vm->required || !vm->match_prefix ||
+  if (!vm->regs || !vm->errors || !vm->flags || !vm->matched || !vm->obligs || !vm->required || !vm->match_prefix ||
       !st->ops || !st->op_counter || !st->arg_ok || !st->susp || !st->susp_rule) {
     clause_vm_free(vm);
     return NULL;
@@ -225,7 +224,6 @@ clause_vm *clause_vm_new(const clause_program *p) {
 void clause_vm_free(clause_vm *vm) {
   if (!vm) return;
   free(vm->regs);
-  free(vm->field_atom);
   free(vm->errors);
   free(vm->flags);
   free(vm->matched);
@@ -260,7 +258,6 @@ void clause_vm_reset(clause_vm *vm) {
   if (!vm) return;
   arena_reset(&vm->input);
   for (uint32_t i = 0; i < vm->p->nfields; i++) vm->regs[i] = vm->p->fields[i].absent;
-  memset(vm->field_atom, 0, vm->p->nfields * sizeof *vm->field_atom);
 }
 
 /* A field index in range whose schema type accepts `kind` (any accepts all). */
@@ -275,7 +272,6 @@ static int check_field(clause_vm *vm, int field, cv_kind kind) {
   int rc = check_field(vm, field, kind);                                         \
   if (rc != CLAUSE_OK) return rc;                                                \
   vm->regs[field] = (make);                                                      \
-  vm->field_atom[field] = 0;                                                     \
   return CLAUSE_OK;
 
 int clause_vm_set_int(clause_vm *vm, int field, int64_t v) { SETTER_BODY(CV_INT, cv_int(v)) }
@@ -301,7 +297,6 @@ static int set_text(clause_vm *vm, int field, cv_kind kind, const char *s, size_
   char *copy = arena_strndup(&vm->input, s ? s : "", len);
   if (!copy) return CLAUSE_ERR_NOMEM;
   vm->regs[field] = kind == CV_STRING ? cv_string(copy, (uint32_t)len) : cv_bytes(copy, (uint32_t)len);
-  vm->field_atom[field] = 0;
   return CLAUSE_OK;
 }
 
@@ -321,7 +316,6 @@ int clause_vm_set_field_json(clause_vm *vm, int field, const char *json, size_t 
   if (rc != CLAUSE_OK) return rc;
   if (v.kind == CV_ERROR && v.flag == CV_ERR_WRONG_TYPE) return CLAUSE_ERR_TYPE;
   vm->regs[field] = v;
-  vm->field_atom[field] = 0;
   return CLAUSE_OK;
 }
 

@@ -572,7 +572,6 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
                                                                          : PROG_NONE;
       if (k != PROG_NONE && !p->sets[k]) p->sets[k] = strset_build(&p->mem, &p->consts[k]);
     }
-    if (!r->bad && !atoms_build(&p->mem, &p->atoms, p->consts, p->sets, p->nconsts)) fail(r, "out of memory");
     for (uint32_t pc = 0; pc < p->ncode && !r->bad; pc++) {
       if (INSTR_OP(p->code[pc]) != BC_MATCHK) continue;
       uint32_t k = INSTR_C(p->code[pc]);

@@ -27,7 +27,6 @@
 #include "cel.h"
 #include "opcodes.h"
 #include "rtype.h"
-#include "strset.h"
 #include "value.h"
 
 /* Effects as rules declare them (flag included), in severity order. */
@@ -131,7 +130,6 @@ typedef struct clause_program {
   value *consts;
   void **regexes;         /* per constant: compiled regex for MATCHK, or NULL */
   struct strset **sets;   /* per constant: hash set for INK/CJINK, or NULL */
-  atom_table atoms;       /* built at load: the constant strings numbered */
 
   uint32_t ncalls;
   prog_call *calls;

@@ -102,38 +102,4 @@ __attribute__((always_inline)) static inline bool strset_has(const strset *set, 
   return strset_find(set, s, n) != NULL;
 }
 
-/* ---- atoms ------------------------------------------------------------------
- * The program's constant strings, numbered 1..n once at load: those of its
- * string constants and the elements (keys) of its constant sets. A rule
- * file compares the same few input fields with many constants (a tier
- * with a dozen maps and names), so an input string is looked up among the
- * atoms once per bound value (its number is kept per field by the VM),
- * and each comparison or set test after that costs one load:
- *
- *   s == K        atom(s) == of_const[K]
- *   s in K        hits[K][atom(s)] != NULL
- *   K[s]          hits[K][atom(s)][1]  (a map: the hit is the key)
- *
- * A string among no constant has the atom n + 1, whose hits are all NULL,
- * so no test needs a branch for it. 0 means "not looked up yet". */
-typedef struct atom_table {
-  uint32_t n;              /* 0: no atoms (the program has none, or too many) */
-  strset *set;             /* over `strings`: atom of element e = e - strings + 1 */
-  const value *strings;
-  uint32_t *of_const;      /* per constant: a string constant's atom, else 0 */
-  const value ***hits;     /* per constant with a strset: n + 2 entries */
-} atom_table;
-
-/* Numbers the strings of `consts` (with their sets, NULL where a constant
- * has none). Leaves t->n == 0 when there is nothing to number or the
- * tables would outgrow ATOM_TABLE_MAX entries; false when out of memory. */
-#define ATOM_TABLE_MAX (1u << 18)
-bool atoms_build(arena *a, atom_table *t, const value *consts, struct strset *const *sets, uint32_t nconsts);
-
-/* The atom of a string: 1..n, or n + 1 when it is among no constant. */
-static inline uint32_t atom_of(const atom_table *t, const char *s, uint32_t n) {
-  const value *e = strset_find(t->set, s, n);
-  return e ? (uint32_t)(e - t->strings) + 1 : t->n + 1;
-}
-
 #endif

@@ -245,29 +245,12 @@ static inline void in_rr(cel_ctx *ctx, value *dst, const value *x, const value *
   else in_list(ctx, dst, x, y);
 }
 
-/* The atom (strset.h) of input field `reg`, a string: looked up on its
- * first use since the field was set. */
-__attribute__((always_inline)) static inline uint32_t field_atom(clause_vm *vm, uint32_t reg) {
-  uint32_t t = vm->field_atom[reg];
-  if (__builtin_expect(t == 0, 0))
-    t = vm->field_atom[reg] = atom_of(&vm->p->atoms, vm->regs[reg].s, vm->regs[reg].n);
-  return t;
-}
-
-/* The element (for a map, the key) of the constant K[k], which has a
- * set, equal to the string in register `reg`; NULL when none is. Registers
- * below `atom_fields` are input fields answered through their atom. */
-__attribute__((always_inline)) static inline const value *set_find(clause_vm *vm, uint32_t atom_fields, uint32_t reg, uint32_t k) {
-  const clause_program *p = vm->p;
-  if (reg < atom_fields) return p->atoms.hits[k][field_atom(vm, reg)];
-  return strset_find(p->sets[k], vm->regs[reg].s, vm->regs[reg].n);
-}
-
-/* Whether the string in register `reg` equals the string constant K[k]. */
-__attribute__((always_inline)) static inline bool same_k(clause_vm *vm, uint32_t atom_fields, uint32_t reg, uint32_t k) {
-  const value *x = &vm->regs[reg], *y = &vm->p->consts[k];
-  if (reg < atom_fields) return field_atom(vm, reg) == vm->p->atoms.of_const[k];
-  return x->n == y->n && str_same(x->s, y->s, x->n);
+/* x in K[k]: through the constant's hash set when it has one. */
+static inline void in_k(const clause_program *p, cel_ctx *ctx, value *dst, const value *x, uint32_t k) {
+  if (p->sets[k] && x->kind == CV_STRING)
+    *dst = strset_has(p->sets[k], x->s, x->n) ? V_TRUE : V_FALSE;
+  else
+    in_list(ctx, dst, x, &p->consts[k]);
 }
 
 /* Appends to a list being built by map()/filter(); capacity is the length
@@ -458,7 +441,6 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
   value *R = vm->regs;
   cel_ctx *ctx = &vm->ctx;
   const bool tracing = vm->trace != NULL; /* read once, not per conjunct */
-  const uint32_t atom_fields = p->atoms.n ? p->nfields : 0;
   /* The next instruction: a pointer rather than an index, so dispatch
    * needs no base register. */
   const instr *ip = code + p->block_start[block];
@@ -568,11 +550,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     CASE(LEK) compare_k(ctx, CEL_LE, &R[a], &R[b], &K[c]); NEXT();
     CASE(GTK) compare_k(ctx, CEL_GT, &R[a], &R[b], &K[c]); NEXT();
     CASE(GEK) compare_k(ctx, CEL_GE, &R[a], &R[b], &K[c]); NEXT();
-    CASE(INK) {
-      if (p->sets[c] && R[b].kind == CV_STRING) R[a] = set_find(vm, atom_fields, b, c) ? V_TRUE : V_FALSE;
-      else in_list(ctx, &R[a], &R[b], &K[c]);
-      NEXT();
-    }
+    CASE(INK) in_k(p, ctx, &R[a], &R[b], c); NEXT();
     CASE(INDEXK) {
       /* A constant map with string keys has a hash set over its keys. */
       const value *key = &R[c];
@@ -580,7 +558,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       else if (key->kind == CV_ERROR) R[a] = *key;
       else {
         const value *e = p->sets[b] && K[b].kind == CV_MAP && key->kind == CV_STRING
-                             ? set_find(vm, atom_fields, c, b)
+                             ? strset_find(p->sets[b], key->s, key->n)
                              : NULL;
         if (e) R[a] = e[1];
         else index_fast(ctx, &R[a], &K[b], key);
@@ -768,7 +746,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     }
     CASE(CJEQK) {
       if (R[a].kind == CV_STRING && K[b].kind == CV_STRING) { /* compare_k's answer, unboxed */
-        CONJUNCT_BOOL(same_k(vm, atom_fields, a, b));
+        CONJUNCT_BOOL(R[a].n == K[b].n && str_same(R[a].s, K[b].s, R[a].n));
         NEXT();
       }
       value t;
@@ -778,7 +756,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     }
     CASE(CJNEK) {
       if (R[a].kind == CV_STRING && K[b].kind == CV_STRING) {
-        CONJUNCT_BOOL(!same_k(vm, atom_fields, a, b));
+        CONJUNCT_BOOL(R[a].n != K[b].n || !str_same(R[a].s, K[b].s, R[a].n));
         NEXT();
       }
       value t;
@@ -788,7 +766,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     }
     CASE(CJINK) {
       if (p->sets[b] && R[a].kind == CV_STRING) {
-        CONJUNCT_BOOL(set_find(vm, atom_fields, a, b) != NULL);
+        CONJUNCT_BOOL(strset_has(p->sets[b], R[a].s, R[a].n));
         NEXT();
       }
       value t;
@@ -809,7 +787,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     }
     CASE(CJNINK) {
       if (p->sets[b] && R[a].kind == CV_STRING) {
-        CONJUNCT_BOOL(set_find(vm, atom_fields, a, b) == NULL);
+        CONJUNCT_BOOL(!strset_has(p->sets[b], R[a].s, R[a].n));
         NEXT();
       }
       value in, t;

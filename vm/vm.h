@@ -48,9 +48,6 @@ typedef struct vm_state {
 struct clause_vm {
   const clause_program *p;
   value *regs;           /* p->nregs registers; inputs first */
-  uint32_t *field_atom;  /* per input field holding a string: its atom
-                            (strset.h), 0 until looked up; every setter
-                            resets it */
   uint32_t *required;    /* indices of the required fields */
   uint32_t nrequired;
   arena input;           /* strings, lists and maps of bound inputs */
