@@ -80,26 +80,44 @@ static void on_notice(void *ctx, const char *msg, size_t n) {
   nt->n++;
 }
 
+/* A memory store with a key cap, a session on it, and the notices it
+ * reports. */
+typedef struct capped_store {
+  store *s;
+  store_session *ss;
+  notices nt;
+  store_report rep;
+} capped_store;
+
+static void capped_open(capped_store *c, size_t max_keys) {
+  char err[128];
+  c->s = store_memory_new(max_keys);
+  c->ss = store_open_session(c->s, err, sizeof err);
+  c->nt = (notices){{0}, 0};
+  c->rep = (store_report){.notice = on_notice, .notice_ctx = &c->nt};
+}
+
+static void capped_close(capped_store *c) {
+  store_close_session(c->ss);
+  store_unref(c->s);
+}
+
 static void test_key_cap_evicts_least_recently_used(void **state) {
   (void)state;
-  store *s = store_memory_new(2);
-  char err[128];
-  store_session *ss = store_open_session(s, err, sizeof err);
-  notices nt = {{0}, 0};
-  store_report rep = {.notice = on_notice, .notice_ctx = &nt};
+  capped_store c;
+  capped_open(&c, 2);
   const char *keys[] = {"a", "b", "a", "c"}; /* b is then the least recently used */
   for (int i = 0; i < 4; i++) {
     store_counter_op op = count_op(keys[i], true);
-    assert_int_equal(store_begin(ss, T0 + i * SEC, &op, 1, NULL, 0, &rep), 0);
+    assert_int_equal(store_begin(c.ss, T0 + i * SEC, &op, 1, NULL, 0, &c.rep), 0);
   }
-  assert_int_equal(nt.n, 1);
-  assert_string_equal(nt.last, "state store full (max_keys 2): evicted the least recently used key \"b\" (rpm)");
-  assert_int_equal(store_memory_entries(s), 2);
-  rep.notice = NULL;
-  assert_int_equal(count_at(ss, "a", T0 + 5 * SEC, false), 2);
-  assert_int_equal(count_at(ss, "b", T0 + 5 * SEC, false), 0); /* forgotten */
-  store_close_session(ss);
-  store_unref(s);
+  assert_int_equal(c.nt.n, 1);
+  assert_string_equal(c.nt.last, "state store full (max_keys 2): evicted the least recently used key \"b\" (rpm)");
+  assert_int_equal(store_memory_entries(c.s), 2);
+  c.rep.notice = NULL;
+  assert_int_equal(count_at(c.ss, "a", T0 + 5 * SEC, false), 2);
+  assert_int_equal(count_at(c.ss, "b", T0 + 5 * SEC, false), 0); /* forgotten */
+  capped_close(&c);
 }
 
 /* A key whose buckets and members outgrow its entry's block: the entry
@@ -107,14 +125,11 @@ static void test_key_cap_evicts_least_recently_used(void **state) {
  * its place in the LRU order. */
 static void test_growing_entry_keeps_counts_and_lru_place(void **state) {
   (void)state;
-  store *s = store_memory_new(3);
-  char err[128];
-  store_session *ss = store_open_session(s, err, sizeof err);
-  notices nt = {{0}, 0};
-  store_report rep = {.notice = on_notice, .notice_ctx = &nt};
+  capped_store c;
+  capped_open(&c, 3);
   int64_t t = T0;
-  count_at(ss, "a", t++, true);
-  count_at(ss, "c", t++, true);
+  count_at(c.ss, "a", t++, true);
+  count_at(c.ss, "c", t++, true);
   for (int i = 0; i < 100; i++, t += SEC) { /* 100 buckets, 100 members under b */
     char member[16];
     snprintf(member, sizeof member, "m%d", i);
@@ -123,24 +138,23 @@ static void test_growing_entry_keeps_counts_and_lru_place(void **state) {
     ops[1].mode = STORE_DISTINCT;
     ops[1].member = member;
     ops[1].member_len = strlen(member);
-    assert_int_equal(store_begin(ss, t, ops, 2, NULL, 0, &rep), 0);
+    assert_int_equal(store_begin(c.ss, t, ops, 2, NULL, 0, &c.rep), 0);
     int64_t want = i + 1 < 60 ? i + 1 : 60;
     assert_int_equal(ops[0].value, want);
     assert_int_equal(ops[1].value, want);
   }
-  count_at(ss, "a", t++, true); /* least recently used now: c */
+  count_at(c.ss, "a", t++, true); /* least recently used now: c */
   store_counter_op d = count_op("d", true);
-  assert_int_equal(store_begin(ss, t++, &d, 1, NULL, 0, &rep), 0);
-  assert_int_equal(nt.n, 1);
-  assert_string_equal(nt.last, "state store full (max_keys 3): evicted the least recently used key \"c\" (rpm)");
+  assert_int_equal(store_begin(c.ss, t++, &d, 1, NULL, 0, &c.rep), 0);
+  assert_int_equal(c.nt.n, 1);
+  assert_string_equal(c.nt.last, "state store full (max_keys 3): evicted the least recently used key \"c\" (rpm)");
   store_counter_op ops[2] = {count_op("b", false), count_op("b", false)};
   ops[1].id = "ips/d/60000000000";
   ops[1].mode = STORE_DISTINCT;
-  assert_int_equal(store_begin(ss, t - 3 * SEC, ops, 2, NULL, 0, &rep), 0);
+  assert_int_equal(store_begin(c.ss, t - 3 * SEC, ops, 2, NULL, 0, &c.rep), 0);
   assert_int_equal(ops[0].value, 60);
   assert_int_equal(ops[1].value, 60);
-  store_close_session(ss);
-  store_unref(s);
+  capped_close(&c);
 }
 
 typedef struct worker_arg {
