@@ -419,7 +419,34 @@ static void gen_logic(cg *g, const expr *e, uint32_t dst) {
   g->next_reg = mark;
 }
 
+/* A name whose register gen_reg() reads without emitting code. */
+static bool is_plain_ref(const expr *e) {
+  return (e->kind == E_IDENT || e->kind == E_SELECT) && e->macro == M_NONE &&
+         (e->ref == REF_FIELD || e->ref == REF_VAR || e->ref == REF_NOW || e->ref == REF_COUNTER ||
+          e->ref == REF_LOCAL);
+}
+
+/* `has(f) ? f : y`, y a name or a constant: one HASOR (a field's default). */
+static bool gen_has_or(cg *g, const expr *e, uint32_t dst) {
+  const expr *cond = e->operand, *then = e->args[0], *other = e->args[1];
+  if (cond->kind != E_CALL || cond->macro != M_HAS) return false;
+  const expr *f = cond->args[0];
+  if (f->ref != REF_FIELD && f->ref != REF_VAR) return false;
+  if ((then->kind != E_IDENT && then->kind != E_SELECT) || then->macro != M_NONE || then->ref != f->ref ||
+      then->ref_index != f->ref_index)
+    return false;
+  value v;
+  if (!is_plain_ref(other) && !fold(g, other, &v)) return false;
+  uint32_t mark = g->next_reg;
+  uint32_t ry = gen_reg(g, other);
+  g->src_text = source_text(g, e->loc);
+  emit(g, BC_HASOR, dst, (uint32_t)f->ref_index, ry);
+  g->next_reg = mark;
+  return true;
+}
+
 static void gen_cond(cg *g, const expr *e, uint32_t dst) {
+  if (gen_has_or(g, e, dst)) return;
   uint32_t mark = g->next_reg;
   uint32_t rc = gen_reg(g, e->operand);
   uint32_t test = emit(g, BC_TESTBOOL, dst, rc, 0);
@@ -444,7 +471,40 @@ static uint32_t gen_args(cg *g, const expr *target, expr *const *args, int n) {
   return first;
 }
 
+/* exists() whose predicate tests its variable against a constant
+ * (`r.exists(x, x in K)`) or runs over a constant list of prefixes
+ * (`K.exists(p, s.startsWith(p))`, s a name): one instruction instead of
+ * a loop of four or more. */
+static bool gen_exists_fused(cg *g, const expr *e, uint32_t dst) {
+  const expr *pred = e->args[1];
+  value k;
+  opcode op;
+  const expr *operand; /* the instruction's register operand */
+  if (pred->kind == E_BINARY && pred->op == OP_IN && pred->operand->kind == E_IDENT &&
+      pred->operand->ref == REF_LOCAL && pred->operand->ref_index == e->local_slot && fold(g, pred->args[0], &k)) {
+    op = BC_ANYINK;
+    operand = e->operand;
+  } else if (pred->kind == E_CALL && pred->macro == M_NONE && pred->operand && pred->nargs == 1 &&
+             pred->builtin == cel_builtin_find("startsWith", true, 2) && pred->args[0]->kind == E_IDENT &&
+             pred->args[0]->ref == REF_LOCAL && pred->args[0]->ref_index == e->local_slot &&
+             is_plain_ref(pred->operand) &&
+             !(pred->operand->ref == REF_LOCAL && pred->operand->ref_index == e->local_slot) &&
+             fold(g, e->operand, &k)) {
+    op = BC_STARTSANY;
+    operand = pred->operand;
+  } else {
+    return false;
+  }
+  uint32_t mark = g->next_reg;
+  uint32_t r = gen_reg(g, operand);
+  g->src_text = source_text(g, e->loc);
+  emit(g, op, dst, r, add_const(g, k));
+  g->next_reg = mark;
+  return true;
+}
+
 static void gen_comprehension(cg *g, const expr *e, uint32_t dst) {
+  if (e->macro == M_EXISTS && gen_exists_fused(g, e, dst)) return;
   uint32_t mark = g->next_reg;
   uint32_t range = gen_reg(g, e->operand);
   uint32_t it = new_reg(g);

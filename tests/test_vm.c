@@ -181,6 +181,64 @@ static void test_golden_decisions(void **state) {
   if (failures) fail_msg("%d golden decisions differ", failures);
 }
 
+/* Whether rule `name` is among the decision's flags; its error message, if any. */
+static bool flagged(const clause_decision *d, const char *name) {
+  for (size_t i = 0; i < d->n_flags; i++)
+    if (strcmp(d->flags[i], name) == 0) return true;
+  return false;
+}
+static const char *error_of(const clause_decision *d, const char *name) {
+  for (size_t i = 0; i < d->n_errors; i++)
+    if (d->errors[i].rule && strcmp(d->errors[i].rule, name) == 0) return d->errors[i].message;
+  return NULL;
+}
+
+/* The fused instructions (ANYINK, STARTSANY, HASOR) against the loops and
+ * branches they replace: in fused.clause every rule NAME has a twin
+ * NAME-loop the compiler cannot fuse, and on every request of fused.jsonl
+ * both are flagged, or neither, and both fail with the same message. */
+static void test_fused_twins(void **state) {
+  (void)state;
+  char path[4096];
+  golden_path(path, sizeof path, srcdir(), GOLDEN_DIR "/fused", "clause");
+  clause_program *p = compile_golden(path);
+  assert_non_null(p);
+  golden_path(path, sizeof path, srcdir(), GOLDEN_DIR "/fused", "jsonl");
+  char *requests = read_whole(path, NULL);
+  assert_non_null(requests);
+  char *req[64];
+  size_t nreq = split_lines(requests, req, 64);
+  clause_vm *vm = clause_vm_new(p);
+  assert_non_null(vm);
+  static const char *const fused[] = {"in-list", "in-map", "in-ints", "prefix", "prefix-mixed",
+                                      "prefix-none", "field-default", "constant-default"};
+  size_t compared = 0;
+  for (size_t i = 0; i < nreq; i++) {
+    if (skipped_line(req[i])) continue;
+    clause_error err;
+    assert_int_equal(clause_vm_set_json(vm, req[i], strlen(req[i]), &err), CLAUSE_OK);
+    clause_decision d;
+    assert_int_equal(clause_vm_eval(vm, &d), CLAUSE_OK);
+    for (size_t r = 0; r < sizeof fused / sizeof fused[0]; r++) {
+      const char *name = fused[r];
+      char twin[256];
+      snprintf(twin, sizeof twin, "%s-loop", name);
+      if (flagged(&d, name) != flagged(&d, twin))
+        fail_msg("fused.jsonl line %zu: %s %s flagged, %s %s", i + 1, name, flagged(&d, name) ? "is" : "is not", twin,
+                 flagged(&d, twin) ? "is" : "is not");
+      const char *e1 = error_of(&d, name), *e2 = error_of(&d, twin);
+      if ((e1 == NULL) != (e2 == NULL) || (e1 && strcmp(e1, e2) != 0))
+        fail_msg("fused.jsonl line %zu: %s fails with \"%s\", %s with \"%s\"", i + 1, name, e1 ? e1 : "(nothing)", twin,
+                 e2 ? e2 : "(nothing)");
+      compared++;
+    }
+  }
+  assert_int_equal(compared, 8 * 9); /* every pair on every request */
+  clause_vm_free(vm);
+  clause_program_free(p);
+  free(requests);
+}
+
 /* ---- the decision struct ------------------------------------------------------------ */
 
 /* The severity policy, bound field by field with the typed setters. */
@@ -435,6 +493,7 @@ static void test_error_messages(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_golden_decisions),
+      cmocka_unit_test(test_fused_twins),
       cmocka_unit_test(test_decision_struct),
       cmocka_unit_test(test_decision_json_capacity),
       cmocka_unit_test(test_setters),

@@ -567,7 +567,7 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
      * INDEXK, get a hash set of their strings (NULL when not all are). */
     for (uint32_t pc = 0; pc < p->ncode && !r->bad; pc++) {
       unsigned op = INSTR_OP(p->code[pc]);
-      uint32_t k = op == BC_INK ? INSTR_C(p->code[pc])
+      uint32_t k = op == BC_INK || op == BC_ANYINK ? INSTR_C(p->code[pc])
                    : op == BC_CJINK || op == BC_CJNINK || op == BC_INDEXK ? INSTR_B(p->code[pc])
                                                                          : PROG_NONE;
       if (k != PROG_NONE && !p->sets[k]) p->sets[k] = strset_build(&p->mem, &p->consts[k]);

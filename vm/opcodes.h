@@ -116,7 +116,10 @@
   OPCODE(CJIN,     "rrj", "conjunct R[A] in R[B]: false: pc += C; error: pending")    \
   OPCODE(STARTS,   "wrr", "R[A] := R[B].startsWith(R[C])")                          \
   OPCODE(XCALL,    "wre", "R[A] := extern X[C](R[B], R[B+1], ...)")               \
-  OPCODE(STATE,    "___", "counters and suspensions from the state store (once)")
+  OPCODE(STATE,    "___", "counters and suspensions from the state store (once)") \
+  OPCODE(ANYINK,   "wrk", "R[A] := R[B].exists(x, x in K[C])")                      \
+  OPCODE(STARTSANY, "wrk", "R[A] := K[C].exists(p, R[B].startsWith(p))")            \
+  OPCODE(HASOR,    "wrr", "R[A] := input field R[B] is present ? R[B] : R[C]")
 
 typedef enum opcode {
 #define OPCODE_ENUM(name, kinds, doc) BC_##name,

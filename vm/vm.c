@@ -29,6 +29,11 @@ static const value V_FALSE = {.kind = CV_BOOL, .b = false};
 static inline bool is_true(const value *v) { return v->kind == CV_BOOL && v->b; }
 static inline bool is_false(const value *v) { return v->kind == CV_BOOL && !v->b; }
 
+/* has() of an input field: absent and wrong-typed fields read as errors. */
+static inline bool field_absent(const value *f) {
+  return f->kind == CV_ERROR && (f->flag == CV_ERR_ABSENT || f->flag == CV_ERR_WRONG_TYPE);
+}
+
 value vm_wall_clock(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -253,6 +258,41 @@ static inline void in_k(const clause_program *p, cel_ctx *ctx, value *dst, const
     in_list(ctx, dst, x, &p->consts[k]);
 }
 
+/* What ITER makes of a value that is neither a list nor a map. */
+static void not_iterable(cel_ctx *ctx, value *dst, const value *range) {
+  if (range->kind == CV_ERROR) *dst = *range;
+  else *dst = cv_error(ctx, "no matching overload: cannot iterate over %s", cv_kind_name((cv_kind)range->kind));
+}
+
+/* One step of exists() with predicate value v: true (and *acc true) when
+ * it decides; otherwise the first error (or non-bool) stays in *acc. */
+static inline bool any_step(cel_ctx *ctx, value *acc, const value *v) {
+  if (is_true(v)) {
+    *acc = V_TRUE;
+    return true;
+  }
+  if (!is_false(v) && acc->kind != CV_ERROR)
+    *acc = v->kind == CV_ERROR ? *v : cv_error(ctx, "no matching overload: predicate is %s, not bool", cv_kind_name((cv_kind)v->kind));
+  return false;
+}
+
+/* range.exists(x, x in K[k]) as ITER, ANYSTEP and INK would compute it,
+ * without the loop's instructions. */
+static void any_in_k(const clause_program *p, cel_ctx *ctx, value *dst, const value *range, uint32_t k) {
+  if (range->kind != CV_LIST && range->kind != CV_MAP) {
+    not_iterable(ctx, dst, range);
+    return;
+  }
+  uint32_t step = range->kind == CV_MAP ? 2 : 1; /* a map's keys */
+  value acc = V_FALSE, v;
+  const value *x = range->items;
+  for (uint32_t i = 0; i < range->n; i++, x += step) {
+    in_k(p, ctx, &v, x, k);
+    if (any_step(ctx, &acc, &v)) break;
+  }
+  *dst = acc;
+}
+
 /* Appends to a list being built by map()/filter(); capacity is the length
  * rounded up to a power of two, so the list grows by doubling. */
 static void list_append(clause_vm *vm, value *acc, const value *x) {
@@ -325,6 +365,36 @@ static void call_builtin(clause_vm *vm, const prog_call *c, value *dst, const va
   value out;
   c->fn->fn(&vm->ctx, &out, args, c->nargs);
   *dst = out;
+}
+
+/* s.startsWith(prefix): strings inline, anything else (errors, other
+ * kinds) as the builtin answers it. */
+static void starts_with(clause_vm *vm, value *dst, const value *s, const value *prefix) {
+  if (s->kind == CV_STRING && prefix->kind == CV_STRING) {
+    *dst = prefix->n <= s->n && str_same(s->s, prefix->s, prefix->n) ? V_TRUE : V_FALSE;
+    return;
+  }
+  const value args[2] = {*s, *prefix};
+  prog_call call = {.name = "startsWith", .member = 1, .nargs = 2, .fn = cel_builtin_find("startsWith", true, 2)};
+  if (call.fn) call_builtin(vm, &call, dst, args);
+  else *dst = cv_static_error("no matching overload: startsWith", 32, CV_ERR_GENERIC);
+}
+
+/* prefixes.exists(p, s.startsWith(p)) over a constant, as ITER, ANYSTEP
+ * and STARTS would compute it, without the loop's instructions. */
+static void starts_any(clause_vm *vm, value *dst, const value *s, const value *prefixes) {
+  if (prefixes->kind != CV_LIST && prefixes->kind != CV_MAP) {
+    not_iterable(&vm->ctx, dst, prefixes);
+    return;
+  }
+  uint32_t step = prefixes->kind == CV_MAP ? 2 : 1;
+  value acc = V_FALSE, v;
+  const value *prefix = prefixes->items;
+  for (uint32_t i = 0; i < prefixes->n; i++, prefix += step) {
+    starts_with(vm, &v, s, prefix);
+    if (any_step(&vm->ctx, &acc, &v)) break;
+  }
+  *dst = acc;
 }
 
 /* Whether every match of a pattern goes through its first branch: false
@@ -575,28 +645,13 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       else cel_has_field(ctx, &R[a], &R[b], K[c].s, K[c].n);
       NEXT();
     }
-    CASE(HAS) {
-      const value *f = &R[b];
-      R[a] = (f->kind == CV_ERROR && (f->flag == CV_ERR_ABSENT || f->flag == CV_ERR_WRONG_TYPE))
-                 ? V_FALSE
-                 : V_TRUE;
-      NEXT();
-    }
+    CASE(HAS) R[a] = field_absent(&R[b]) ? V_FALSE : V_TRUE; NEXT();
+    CASE(HASOR) R[a] = field_absent(&R[b]) ? R[c] : R[b]; NEXT();
     CASE(MATCHK) match_k(vm, &R[a], &R[b], c); NEXT();
     CASE(CALL) call_builtin(vm, &p->calls[c], &R[a], &R[b]); NEXT();
-    CASE(STARTS) {
-      const value *s = &R[b], *prefix = &R[c];
-      if (s->kind == CV_STRING && prefix->kind == CV_STRING) {
-        R[a] = prefix->n <= s->n && str_same(s->s, prefix->s, prefix->n) ? V_TRUE : V_FALSE;
-      } else { /* errors and other kinds: as the builtin answers them */
-        const value args[2] = {*s, *prefix};
-        prog_call call = {.name = "startsWith", .member = 1, .nargs = 2,
-                          .fn = cel_builtin_find("startsWith", true, 2)};
-        if (call.fn) call_builtin(vm, &call, &R[a], args);
-        else R[a] = cv_static_error("no matching overload: startsWith", 32, CV_ERR_GENERIC);
-      }
-      NEXT();
-    }
+    CASE(STARTS) starts_with(vm, &R[a], &R[b], &R[c]); NEXT();
+    CASE(STARTSANY) starts_any(vm, &R[a], &R[b], &K[c]); NEXT();
+    CASE(ANYINK) any_in_k(p, ctx, &R[a], &R[b], c); NEXT();
     CASE(XCALL) extern_call(vm, c, (uint32_t)(ip - 1 - code), &R[a], &R[b]); NEXT();
     CASE(LIST) build_list(vm, &R[a], &R[b], c); NEXT();
     CASE(MAP) build_map(vm, &R[a], &R[b], c); NEXT();
@@ -643,8 +698,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
         it.n = range->n;
         R[a] = it;
       } else {
-        if (range->kind == CV_ERROR) R[a] = *range;
-        else R[a] = cv_error(ctx, "no matching overload: cannot iterate over %s", cv_kind_name((cv_kind)range->kind));
+        not_iterable(ctx, &R[a], range);
         ip += c;
       }
       NEXT();
@@ -675,12 +729,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       NEXT();
     }
     CASE(ANYSTEP) {
-      if (is_true(&R[b])) {
-        R[a] = V_TRUE;
-        ip += c;
-      } else if (!is_false(&R[b]) && R[a].kind != CV_ERROR) {
-        R[a] = R[b].kind == CV_ERROR ? R[b] : cv_error(ctx, "no matching overload: predicate is %s, not bool", cv_kind_name((cv_kind)R[b].kind));
-      }
+      if (any_step(ctx, &R[a], &R[b])) ip += c;
       NEXT();
     }
     CASE(ONESTEP) {
@@ -735,8 +784,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
   } while (0)
     CASE(CJFALSE) CONJUNCT(&R[a]); NEXT();
     CASE(CJABSENT) {
-      const value *f = &R[a];
-      bool absent = f->kind == CV_ERROR && (f->flag == CV_ERR_ABSENT || f->flag == CV_ERR_WRONG_TYPE);
+      bool absent = field_absent(&R[a]);
       TRACE(absent ? &V_FALSE : &V_TRUE);
       if (absent) {
         vm->pending.kind = CV_NULL;
