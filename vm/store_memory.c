@@ -27,6 +27,7 @@
  * and a store whose keys are all live pays nothing for it.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,9 @@ typedef struct window_sums {
   int64_t cache_id, cache_sum;
 } window_sums;
 
+/* The id of the newest bucket (n > 0). */
+static int64_t ws_newest(const window_sums *w) { return (w->b ? w->b : w->small)[w->start + w->n - 1].id; }
+
 #define MEMBER_INLINE 24     /* member texts this short (addresses, IPv6 ones
                                 included) live in the member */
 
@@ -77,11 +81,10 @@ static void member_free(member *m) {
 
 /* A counter or a suspension under a key. */
 typedef struct item {
-  uint8_t kind;              /* entry_kind */
+  _Alignas(16) uint8_t kind; /* entry_kind; items keep the spare area aligned */
   const char *id;            /* the counter's id or the suspend rule's, interned:
                                 equal ids are the same pointer */
   int64_t window_ns;
-  int64_t dead_at;           /* ns: from then on nothing here can be read */
   union {
     window_sums sum;         /* ENT_SUM */
     struct {                 /* ENT_DISTINCT */
@@ -111,7 +114,6 @@ typedef struct item {
 typedef struct entry {
   struct entry *next;        /* hash chain */
   uint64_t hash;
-  int64_t dead_at;           /* the latest of its items' */
   item *items;               /* entry_inline_items() until there are more */
   uint32_t key_len;
   uint32_t item_ids;         /* id_bit() of every item's id: most absent items
@@ -209,10 +211,32 @@ static slot_table *slot_table_new(size_t n, slot_table *older) {
  * those without the lock). */
 static inline void set_link(entry **link, entry *e) { __atomic_store_n(link, e, __ATOMIC_RELAXED); }
 
+/* A shard's lock: taken with one atomic exchange, given back with a plain
+ * release store. A mutex costs two atomic read-modify-writes, each a full
+ * barrier on the hot path of every request; a shard is held for well under
+ * a microsecond, and a waiter spins a little, then yields its CPU (as
+ * nginx's shared-memory zones do). */
+typedef struct shard_lock {
+  int held;
+} shard_lock;
+
+static inline void shard_lock_take(shard_lock *l) {
+  while (__atomic_exchange_n(&l->held, 1, __ATOMIC_ACQUIRE)) {
+    for (unsigned spins = 0; __atomic_load_n(&l->held, __ATOMIC_RELAXED); spins++) {
+      if (spins >= 64) sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+      else __builtin_ia32_pause();
+#endif
+    }
+  }
+}
+
+static inline void shard_lock_give(shard_lock *l) { __atomic_store_n(&l->held, 0, __ATOMIC_RELEASE); }
+
 /* Cache-line aligned: threads locking neighbouring shards must not share
  * a line. */
 typedef struct shard {
-  _Alignas(64) pthread_mutex_t lock;
+  _Alignas(64) shard_lock lock;
   slot_table *table;         /* written under the lock, read by mem_prefetch */
   size_t count;
   size_t sweep_at;           /* sweep when count passes this */
@@ -409,11 +433,48 @@ static void describe(const entry *e, char *buf, size_t cap) {
  * then lose the keys of its earlier stretches.) Run when the shard has
  * grown by half since the last sweep, so its cost is spread over the
  * inserts and the shard holds at most 1.5 times its live entries. */
+/* The time at which bucket `id` of a window starts, saturating. */
+static int64_t bucket_start(int64_t id, int64_t window_ns) {
+  int64_t t64;
+  if (window_ns % BUCKETS == 0 && !__builtin_mul_overflow(id, window_ns / BUCKETS, &t64))
+    return t64; /* the usual case: no division by a variable */
+  __int128 t = (__int128)id * window_ns / BUCKETS;
+  if (t > INT64_MAX) return INT64_MAX;
+  if (t < INT64_MIN) return INT64_MIN;
+  return (int64_t)t;
+}
+
+/* The time from which nothing of an item can be read (KEEP buckets after
+ * its newest event, or a suspension's end): worked out when a sweep asks,
+ * not kept up to date on every add. */
+static int64_t item_dead_at(const item *it) {
+  int64_t newest;
+  switch (it->kind) {
+  case ENT_SUM:
+    if (!it->u.sum.n) return INT64_MIN;
+    newest = ws_newest(&it->u.sum);
+    break;
+  case ENT_DISTINCT:
+    if (!it->u.dist.n) return INT64_MIN;
+    newest = it->u.dist.newest;
+    break;
+  default:
+    return it->u.susp.until;
+  }
+  return newest > INT64_MAX - KEEP ? INT64_MAX : bucket_start(newest + KEEP, it->window_ns);
+}
+
+static bool entry_dead(const entry *e, int64_t now) {
+  for (uint32_t i = 0; i < e->nitems; i++)
+    if (item_dead_at(&e->items[i]) > now) return false;
+  return true;
+}
+
 static void shard_sweep(shard *sh, int64_t now) {
   for (size_t i = 0; i < sh->table->n; i++)
     for (entry *e = sh->table->slots[i], *next; e; e = next) {
       next = e->next;
-      if (e->dead_at <= now) shard_remove(sh, e);
+      if (entry_dead(e, now)) shard_remove(sh, e);
     }
   sh->sweep_at = sh->count + (sh->count / 2 > 16 ? sh->count / 2 : 16);
 }
@@ -486,17 +547,6 @@ static inline item *entry_item(entry *e, char kind, const char *id, bool create,
   return it;
 }
 
-
-/* The time at which bucket `id` of a window starts, saturating. */
-static int64_t bucket_start(int64_t id, int64_t window_ns) {
-  int64_t t64;
-  if (window_ns % BUCKETS == 0 && !__builtin_mul_overflow(id, window_ns / BUCKETS, &t64))
-    return t64; /* the usual case: no division by a variable */
-  __int128 t = (__int128)id * window_ns / BUCKETS;
-  if (t > INT64_MAX) return INT64_MAX;
-  if (t < INT64_MIN) return INT64_MIN;
-  return (int64_t)t;
-}
 
 /* a + b for b >= 0, saturating. */
 static inline int64_t sat_add(int64_t a, int64_t b) {
@@ -583,7 +633,6 @@ static bool ws_add(entry *owner, window_sums *w, int64_t id, int64_t amount) {
   return true;
 }
 
-static int64_t ws_newest(window_sums *w) { return ws_buckets(w)[w->n - 1].id; }
 
 /* The first bucket with an id above `id` (the buckets are sorted). */
 static uint32_t first_after(const bucket *b, uint32_t n, int64_t id) {
@@ -627,13 +676,6 @@ static inline int64_t ws_read(window_sums *w, int64_t now_id) {
   w->cache_id = now_id;
   w->cache_sum = total;
   return total;
-}
-
-static bool sum_add(entry *owner, item *e, int64_t id, int64_t amount) {
-  bool newer = !e->u.sum.n || id > ws_newest(&e->u.sum);
-  if (!ws_add(owner, &e->u.sum, id, amount)) return false;
-  if (newer) e->dead_at = bucket_start(id + KEEP, e->window_ns);
-  return true;
 }
 
 /* ---- distinct ------------------------------------------------------------------------ */
@@ -723,10 +765,7 @@ static bool dist_add(entry *owner, item *e, int64_t id, const char *text, size_t
   if (len > UINT32_MAX) return false; /* a VM's strings never are */
   if (e->u.dist.n && id <= e->u.dist.newest - KEEP) return true;
   if (e->u.dist.n && id > e->u.dist.newest && (uint64_t)id - (uint64_t)e->u.dist.newest >= KEEP) dist_forget(e);
-  if (!e->u.dist.n || id > e->u.dist.newest) {
-    e->u.dist.newest = id;
-    e->dead_at = bucket_start(id + KEEP, e->window_ns);
-  }
+  if (!e->u.dist.n || id > e->u.dist.newest) e->u.dist.newest = id;
   uint64_t h = hash_bytes(text, len);
   member *found = dist_find(e, h, text, len);
   if (found) return member_see(owner, e, found, id);
@@ -891,7 +930,7 @@ typedef struct cursor {
 } cursor;
 
 static void cursor_release(cursor *c) {
-  if (c->sh) pthread_mutex_unlock(&c->sh->lock);
+  if (c->sh) shard_lock_give(&c->sh->lock);
   c->sh = NULL;
 }
 
@@ -903,7 +942,7 @@ static entry *cursor_move(cursor *c, const char *key, size_t key_len, bool creat
     cursor_release(c);
     c->k = make_ident(key, key_len);
     c->sh = shard_of(c->ms, c->k.hash);
-    pthread_mutex_lock(&c->sh->lock);
+    shard_lock_take(&c->sh->lock);
     c->e = shard_find(c->sh, &c->k, &c->link);
   }
   if (!c->e && create) c->e = shard_insert(c->ms, c->sh, &c->k, c->now, c->r, &c->link);
@@ -915,9 +954,6 @@ static inline entry *cursor_at(cursor *c, const char *key, size_t key_len, bool 
   return cursor_move(c, key, key_len, create);
 }
 
-static void note_dead_at(entry *e, const item *it) {
-  if (it->dead_at > e->dead_at) e->dead_at = it->dead_at;
-}
 
 static int out_of_memory(store_report *r) {
   snprintf(r->message, sizeof r->message, "memory store: out of memory");
@@ -1026,9 +1062,8 @@ static int counter_op(cursor *c, store_counter_op *op, bool read, uint32_t i) {
       e = entry_reserve(c, need);
       it = entry_item(e, kind, cid, false, 0, i);
     }
-    bool ok = kind == ENT_SUM ? sum_add(e, it, id, op->amount) : dist_add(e, it, id, op->member, op->member_len);
+    bool ok = kind == ENT_SUM ? ws_add(e, &it->u.sum, id, op->amount) : dist_add(e, it, id, op->member, op->member_len);
     if (!ok) return out_of_memory(c->r);
-    note_dead_at(e, it);
   }
   if (read) op->value = !it ? 0 : kind == ENT_SUM ? ws_read(&it->u.sum, id) : dist_read(it, id);
   return 0;
@@ -1073,8 +1108,6 @@ static int mem_commit(store_session *ss, int64_t now, const store_counter_op *op
     /* A new suspension of the same rule and key replaces the old one. */
     it->u.susp.start = now;
     it->u.susp.until = susp[i].until_ns;
-    it->dead_at = susp[i].until_ns;
-    note_dead_at(e, it);
   }
   cursor_release(&c);
   return rc;
@@ -1102,7 +1135,6 @@ static void mem_destroy(store *s) {
       older = t->older;
       free(t);
     }
-    pthread_mutex_destroy(&sh->lock);
   }
   for (size_t i = 0; i < ms->nids; i++) free(ms->ids[i]);
   free(ms->ids);
@@ -1150,8 +1182,7 @@ store *store_memory_new(size_t max_keys) {
     sh->lru = max_keys != 0;
     sh->lru_list.next = sh->lru_list.prev = &sh->lru_list;
     sh->sweep_at = 16;
-    if (!sh->table || pthread_mutex_init(&sh->lock, NULL) != 0) {
-      free(sh->table);
+    if (!sh->table) {
       ms->nshards = i;
       mem_destroy(&ms->base);
       return NULL;
@@ -1164,9 +1195,9 @@ size_t store_memory_entries(store *s) {
   mem_store *ms = (mem_store *)s;
   size_t n = 0;
   for (size_t i = 0; i < ms->nshards; i++) {
-    pthread_mutex_lock(&ms->shards[i].lock);
+    shard_lock_take(&ms->shards[i].lock);
     n += ms->shards[i].count;
-    pthread_mutex_unlock(&ms->shards[i].lock);
+    shard_lock_give(&ms->shards[i].lock);
   }
   return n;
 }
