@@ -398,10 +398,12 @@ static void prefetch_rest(entry *e) {
   for (size_t off = 64 * PREFETCH_LINES; off < end; off += 64) __builtin_prefetch((const char *)e + off, 1);
 }
 
-/* The key's entry, and in *link the pointer to it in its chain. */
-static entry *shard_find(shard *sh, const ident *k, entry ***link) {
+/* The key's entry, and in *link the pointer to it in its chain.
+ * `fetched`, an entry whose lines mem_prefetch asked for already, is not
+ * asked for again. */
+static entry *shard_find(shard *sh, const ident *k, entry ***link, const entry *fetched) {
   for (entry **pp = slot_of(sh, k->hash), *e; (e = *pp); pp = &e->next) {
-    prefetch_entry(e);
+    if (e != fetched) prefetch_entry(e);
     if (ident_is(e, k)) {
       prefetch_rest(e);
       *link = pp;
@@ -853,6 +855,8 @@ typedef struct mem_session {
     const char *asked, *interned;
     int64_t window_ns, from, to, bucket;
   } memo[MEMOS];
+  const entry *prefetched;   /* by mem_prefetch, for the next begin (a
+                                stale pointer costs a prefetch, no more) */
 } mem_session;
 
 static const char *session_id(mem_session *ss, const char *id);
@@ -943,7 +947,8 @@ static entry *cursor_move(cursor *c, const char *key, size_t key_len, bool creat
     c->k = make_ident(key, key_len);
     c->sh = shard_of(c->ms, c->k.hash);
     shard_lock_take(&c->sh->lock);
-    c->e = shard_find(c->sh, &c->k, &c->link);
+    c->e = shard_find(c->sh, &c->k, &c->link, c->ss->prefetched);
+    c->ss->prefetched = NULL;
   }
   if (!c->e && create) c->e = shard_insert(c->ms, c->sh, &c->k, c->now, c->r, &c->link);
   return c->e;
@@ -1157,6 +1162,7 @@ static void mem_prefetch(store_session *ss, const char *key, size_t key_len) {
     __builtin_prefetch(e, 1);
     prefetch_entry(e);
   }
+  ((mem_session *)ss)->prefetched = e;
 }
 
 static const store_class memory_class = {

@@ -367,17 +367,20 @@ static void call_builtin(clause_vm *vm, const prog_call *c, value *dst, const va
   *dst = out;
 }
 
-/* s.startsWith(prefix): strings inline, anything else (errors, other
- * kinds) as the builtin answers it. */
-static void starts_with(clause_vm *vm, value *dst, const value *s, const value *prefix) {
-  if (s->kind == CV_STRING && prefix->kind == CV_STRING) {
-    *dst = prefix->n <= s->n && str_same(s->s, prefix->s, prefix->n) ? V_TRUE : V_FALSE;
-    return;
-  }
+/* s.startsWith(prefix) for anything but two strings (errors, other
+ * kinds), as the builtin answers it. */
+static void starts_with_other(clause_vm *vm, value *dst, const value *s, const value *prefix) {
   const value args[2] = {*s, *prefix};
   prog_call call = {.name = "startsWith", .member = 1, .nargs = 2, .fn = cel_builtin_find("startsWith", true, 2)};
   if (call.fn) call_builtin(vm, &call, dst, args);
   else *dst = cv_static_error("no matching overload: startsWith", 32, CV_ERR_GENERIC);
+}
+
+static inline void starts_with(clause_vm *vm, value *dst, const value *s, const value *prefix) {
+  if (s->kind == CV_STRING && prefix->kind == CV_STRING)
+    *dst = prefix->n <= s->n && str_same(s->s, prefix->s, prefix->n) ? V_TRUE : V_FALSE;
+  else
+    starts_with_other(vm, dst, s, prefix);
 }
 
 /* prefixes.exists(p, s.startsWith(p)) over a constant, as ITER, ANYSTEP
