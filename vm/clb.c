@@ -409,6 +409,37 @@ static uint32_t block_only_returns(const clause_program *p, uint32_t block) {
   return INSTR_OP(first) == BC_RET ? INSTR_A(first) : PROG_NONE;
 }
 
+/* Gives each list of strings that is a value of a constant map indexed by
+ * INDEXK a hash set, its number + 1 in the list's value.spare (program.h).
+ * False when out of memory. */
+static bool tag_list_values(clause_program *p) {
+  uint32_t n = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1) {
+      if (!n) return true;
+      if (n > UINT16_MAX || !(p->list_sets = arena_alloc(&p->mem, n * sizeof *p->list_sets))) return false;
+    }
+    for (uint32_t k = 0; k < p->nconsts; k++) {
+      const value *m = &p->consts[k];
+      if (!p->sets[k] || m->kind != CV_MAP) continue; /* an INDEXK map with string keys */
+      for (uint32_t i = 0; i < m->n; i++) {
+        value *v = (value *)&m->items[2 * i + 1]; /* loaded into p->mem: ours to tag */
+        if (v->kind != CV_LIST || v->spare) continue;
+        if (pass == 0) {
+          n++;
+          continue;
+        }
+        struct strset *set = strset_build(&p->mem, v);
+        if (set && p->nlist_sets < n) {
+          p->list_sets[p->nlist_sets++] = set;
+          v->spare = (uint16_t)p->nlist_sets;
+        }
+      }
+    }
+  }
+  return true;
+}
+
 clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap) {
   const unsigned char *b = bytes;
   if (len < 12 || memcmp(b, CLB_MAGIC, 4) != 0) {
@@ -572,6 +603,7 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
                                                                          : PROG_NONE;
       if (k != PROG_NONE && !p->sets[k]) p->sets[k] = strset_build(&p->mem, &p->consts[k]);
     }
+    if (!r->bad && !tag_list_values(p)) fail(r, "out of memory");
     for (uint32_t pc = 0; pc < p->ncode && !r->bad; pc++) {
       if (INSTR_OP(p->code[pc]) != BC_MATCHK) continue;
       uint32_t k = INSTR_C(p->code[pc]);

@@ -130,6 +130,11 @@ typedef struct clause_program {
   value *consts;
   void **regexes;         /* per constant: compiled regex for MATCHK, or NULL */
   struct strset **sets;   /* per constant: hash set for INK/CJINK, or NULL */
+  /* Hash sets of the lists of strings that are values of constant maps
+   * (`tier_models[tier]`): such a list carries its set's number + 1 in
+   * value.spare, so that `x in M[k]` costs a probe, not a scan. */
+  struct strset **list_sets;
+  uint32_t nlist_sets;
 
   uint32_t ncalls;
   prog_call *calls;

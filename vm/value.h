@@ -46,7 +46,8 @@ typedef enum cv_errcode {
 typedef struct value {
   uint8_t kind;
   uint8_t flag;
-  uint16_t spare;
+  uint16_t spare;           /* a constant map's list value: its hash set's
+                               number + 1 (program.h, list_sets); else 0 */
   uint32_t n;
   union {
     bool b;

@@ -250,6 +250,15 @@ static inline void in_rr(cel_ctx *ctx, value *dst, const value *x, const value *
   else in_list(ctx, dst, x, y);
 }
 
+/* x in y, y a list that may be a constant map's value with a hash set
+ * (clb.c: tag_list_values). */
+static inline void in_tagged(const clause_program *p, cel_ctx *ctx, value *dst, const value *x, const value *y) {
+  if (y->kind == CV_LIST && y->spare && x->kind == CV_STRING)
+    *dst = strset_has(p->list_sets[y->spare - 1], x->s, x->n) ? V_TRUE : V_FALSE;
+  else
+    in_rr(ctx, dst, x, y);
+}
+
 /* x in K[k]: through the constant's hash set when it has one. */
 static inline void in_k(const clause_program *p, cel_ctx *ctx, value *dst, const value *x, uint32_t k) {
   if (p->sets[k] && x->kind == CV_STRING)
@@ -609,7 +618,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
     BINARY(LE, CEL_LE, INT_LE)
     BINARY(GT, CEL_GT, INT_GT)
     BINARY(GE, CEL_GE, INT_GE)
-    CASE(IN) in_rr(ctx, &R[a], &R[b], &R[c]); NEXT();
+    CASE(IN) in_tagged(p, ctx, &R[a], &R[b], &R[c]); NEXT();
     CASE(INDEX) {
       if (R[b].kind == CV_ERROR) R[a] = R[b];
       else if (R[c].kind == CV_ERROR) R[a] = R[c];
@@ -885,7 +894,7 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
 #undef CJ_COMPARE
     CASE(CJIN) {
       value t;
-      in_rr(ctx, &t, &R[a], &R[b]);
+      in_tagged(p, ctx, &t, &R[a], &R[b]);
       CONJUNCT(&t);
       NEXT();
     }
