@@ -405,6 +405,14 @@ void cel_to_string(cel_ctx *ctx, value *out, const value *v) {
 
 bool cel_utf8_valid(const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s, *end = p + n;
+  if (n >= 8 && n <= 64) {
+    /* A short ASCII string (an id, an address) in one pass: its words,
+     * the last one overlapping the others, or'ed together. */
+    uint64_t w, any = 0;
+    for (size_t i = 0; i + 8 <= n; i += 8) any |= (memcpy(&w, p + i, 8), w);
+    any |= (memcpy(&w, end - 8, 8), w);
+    if ((any & 0x8080808080808080ull) == 0) return true;
+  }
   while (p < end) {
     /* Request strings are mostly ASCII: eight bytes at a time while no
      * byte has its top bit set. */
