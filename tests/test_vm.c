@@ -30,6 +30,7 @@
 
 #include "../include/clause.h"
 #include "test_util.h"
+#include "../vm/vm.h"
 
 #define GOLDEN_DIR "tests/golden/decisions"
 
@@ -238,6 +239,76 @@ static void test_fused_twins(void **state) {
   clause_vm_free(vm);
   clause_program_free(p);
   free(requests);
+}
+
+/* The decisions of every golden set, one JSON line per request, from a
+ * program of its own (a fresh store); with `trace`, explaining as
+ * --explain does, which runs p->code instead of p->fast_code. */
+static char *golden_decisions(const char *dir, const char *name, bool trace) {
+  char path[4096];
+  golden_path(path, sizeof path, dir, name, "clause");
+  clause_program *p = compile_golden(path);
+  assert_non_null(p);
+  golden_path(path, sizeof path, dir, name, "jsonl");
+  char *requests = read_whole(path, NULL);
+  assert_non_null(requests);
+  char *req[512];
+  size_t nreq = split_lines(requests, req, 512);
+  clause_vm *vm = clause_vm_new(p);
+  assert_non_null(vm);
+  vm_trace tr = {.cap = p->ncode, .in_force = PROG_NONE};
+  tr.events = calloc(tr.cap + 1, sizeof *tr.events);
+  assert_non_null(tr.events);
+  if (trace) vm->trace = &tr;
+  outbuf out;
+  ob_init_grow(&out);
+  for (size_t i = 0; i < nreq; i++) {
+    if (skipped_line(req[i])) continue;
+    clause_error err;
+    char line[8192];
+    tr.n = 0;
+    tr.in_force = PROG_NONE;
+    if (clause_vm_set_json(vm, req[i], strlen(req[i]), &err) != CLAUSE_OK) {
+      ob_puts(&out, "bind error\n");
+      continue;
+    }
+    clause_decision d;
+    assert_int_equal(clause_vm_eval(vm, &d), CLAUSE_OK);
+    int n = clause_decision_json(&d, line, sizeof line);
+    assert_true(n > 0 && (size_t)n < sizeof line);
+    ob_put(&out, line, (size_t)n);
+    ob_putc(&out, '\n');
+  }
+  free(tr.events);
+  clause_vm_free(vm);
+  clause_program_free(p);
+  free(requests);
+  return ob_cstr(&out);
+}
+
+/* Threaded conjunct jumps (clb.c: thread_conjuncts) decide as the plain
+ * ones: every golden set, run once as usual and once explained. */
+static void test_threaded_jumps(void **state) {
+  (void)state;
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/%s", srcdir(), GOLDEN_DIR);
+  DIR *dp = opendir(dir);
+  assert_non_null(dp);
+  struct dirent *de;
+  int sets = 0;
+  while ((de = readdir(dp))) {
+    size_t n = strlen(de->d_name);
+    if (n <= 7 || strcmp(de->d_name + n - 7, ".clause") != 0) continue;
+    char *name = strndup(de->d_name, n - 7);
+    char *plain = golden_decisions(dir, name, false), *traced = golden_decisions(dir, name, true);
+    if (strcmp(plain, traced) != 0) fail_msg("%s: decisions differ when explained:\n%s\nagainst\n%s", name, plain, traced);
+    free(plain);
+    free(traced);
+    free(name);
+    sets++;
+  }
+  closedir(dp);
+  assert_true(sets > 0);
 }
 
 /* ---- the decision struct ------------------------------------------------------------ */
@@ -495,6 +566,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_golden_decisions),
       cmocka_unit_test(test_fused_twins),
+      cmocka_unit_test(test_threaded_jumps),
       cmocka_unit_test(test_decision_struct),
       cmocka_unit_test(test_decision_json_capacity),
       cmocka_unit_test(test_setters),

@@ -440,6 +440,42 @@ static bool tag_list_values(clause_program *p) {
   return true;
 }
 
+/* Whether an opcode is a conjunct of a rule's `when` (a CJ...
+ * instruction): it reads registers and constants only, and when false
+ * it jumps by its C operand to the next rule. */
+static bool is_conjunct(unsigned op) {
+  switch (op) {
+  case BC_CJFALSE: case BC_CJABSENT: case BC_CJEQK: case BC_CJNEK: case BC_CJINK: case BC_CJNOT:
+  case BC_CJNINK: case BC_CJLTK: case BC_CJLEK: case BC_CJGTK: case BC_CJGEK: case BC_CJEQ:
+  case BC_CJNE: case BC_CJLT: case BC_CJLE: case BC_CJGT: case BC_CJGE: case BC_CJIN:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* p->fast_code: a copy of the code in which a conjunct whose false jump
+ * lands on the same conjunct (same opcode and operands: the next rule
+ * opens with `has(x)` or `endpoint == "..."` too) jumps where that one
+ * would. Nothing runs between the two, so the second is false as well;
+ * only a trace (--explain) would see the difference, and tracing runs
+ * p->code. False when out of memory. */
+static bool thread_conjuncts(clause_program *p) {
+  if (!(p->fast_code = arena_alloc(&p->mem, (p->ncode ? p->ncode : 1) * sizeof(instr)))) return false;
+  memcpy(p->fast_code, p->code, p->ncode * sizeof(instr));
+  const instr same = ((instr)1 << 48) - 1; /* all but the jump (C) */
+  for (uint32_t pc = 0; pc < p->ncode; pc++) {
+    instr i = p->code[pc];
+    if (!is_conjunct(INSTR_OP(i))) continue;
+    uint32_t target = pc + 1 + INSTR_C(i);
+    while (target < p->ncode && (p->code[target] & same) == (i & same))
+      target += 1 + INSTR_C(p->code[target]);
+    uint32_t c = target - pc - 1;
+    if (c <= INSTR_MAX_OPERAND) p->fast_code[pc] = (i & same) | (instr)c << 48;
+  }
+  return true;
+}
+
 clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap) {
   const unsigned char *b = bytes;
   if (len < 12 || memcmp(b, CLB_MAGIC, 4) != 0) {
@@ -604,6 +640,7 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
       if (k != PROG_NONE && !p->sets[k]) p->sets[k] = strset_build(&p->mem, &p->consts[k]);
     }
     if (!r->bad && !tag_list_values(p)) fail(r, "out of memory");
+    if (!r->bad && !thread_conjuncts(p)) fail(r, "out of memory");
     for (uint32_t pc = 0; pc < p->ncode && !r->bad; pc++) {
       if (INSTR_OP(p->code[pc]) != BC_MATCHK) continue;
       uint32_t k = INSTR_C(p->code[pc]);

@@ -160,6 +160,10 @@ typedef struct clause_program {
 
   uint32_t ncode;
   instr *code;
+  /* The code as run when no trace is asked for (built at load, clb.c:
+   * thread_conjuncts): a conjunct that fails where the next rule opens
+   * with the very same conjunct jumps past that rule too. */
+  instr *fast_code;
   const char **debug;     /* per instruction: source text, or NULL */
   uint32_t nblocks;
   uint32_t *block_start;  /* block i is [block_start[i], block_start[i+1]) */

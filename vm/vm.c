@@ -518,11 +518,11 @@ static inline void logic_combine(cel_ctx *ctx, value *dst, const value *a, const
 
 void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
   const clause_program *p = vm->p;
-  const instr *code = p->code;
+  const bool tracing = vm->trace != NULL; /* read once, not per conjunct */
+  const instr *code = tracing ? p->code : p->fast_code; /* the same but for jumps */
   const value *K = p->consts;
   value *R = vm->regs;
   cel_ctx *ctx = &vm->ctx;
-  const bool tracing = vm->trace != NULL; /* read once, not per conjunct */
   /* The next instruction: a pointer rather than an index, so dispatch
    * needs no base register. */
   const instr *ip = code + p->block_start[block];

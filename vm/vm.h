@@ -14,7 +14,8 @@
  * instruction of block 0 saw (a conjunct's truth, a condition's value,
  * a match), in execution order. The VM fills it only when vm->trace is
  * set; evaluation is otherwise unchanged: the trace observes the same
- * bytecode that decides. */
+ * bytecode that decides (p->code; without a trace the VM runs
+ * p->fast_code, whose conjunct jumps may skip rules that cannot match). */
 typedef struct vm_trace_event {
   uint32_t pc;
   value v;
