@@ -258,6 +258,7 @@ void clause_vm_reset(clause_vm *vm) {
   if (!vm) return;
   arena_reset(&vm->input);
   for (uint32_t i = 0; i < vm->p->nfields; i++) vm->regs[i] = vm->p->fields[i].absent;
+  vm->required_ok = false;
 }
 
 /* A field index in range whose schema type accepts `kind` (any accepts all). */
@@ -316,6 +317,7 @@ int clause_vm_set_field_json(clause_vm *vm, int field, const char *json, size_t 
   if (rc != CLAUSE_OK) return rc;
   if (v.kind == CV_ERROR && v.flag == CV_ERR_WRONG_TYPE) return CLAUSE_ERR_TYPE;
   vm->regs[field] = v;
+  vm->required_ok = false; /* a JSON null is an absent field */
   return CLAUSE_OK;
 }
 
@@ -412,12 +414,20 @@ int clause_vm_eval(clause_vm *vm, clause_decision *out) {
   vm->by_suspension = false;
   vm->store_reason = NULL;
 
-  /* Required fields that are absent or of the wrong type are listed. */
-  const value *regs = vm->regs;
-  const uint32_t *required = vm->required;
-  for (uint32_t i = 0, n = vm->nrequired; i < n; i++) {
-    const value *v = &regs[required[i]];
-    if (__builtin_expect(v->kind == CV_ERROR, 0)) vm_add_error(vm, NULL, v->s, v->n);
+  /* Required fields that are absent or of the wrong type are listed
+   * (not looked for again while only typed setters changed fields). */
+  if (!vm->required_ok) {
+    const value *regs = vm->regs;
+    const uint32_t *required = vm->required;
+    bool ok = true;
+    for (uint32_t i = 0, n = vm->nrequired; i < n; i++) {
+      const value *v = &regs[required[i]];
+      if (__builtin_expect(v->kind == CV_ERROR, 0)) {
+        vm_add_error(vm, NULL, v->s, v->n);
+        ok = false;
+      }
+    }
+    vm->required_ok = ok;
   }
   if (p->now_reg != PROG_NONE) {
     const value *clock = p->clock_field != PROG_NONE ? &vm->regs[p->clock_field] : NULL;

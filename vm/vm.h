@@ -51,6 +51,10 @@ struct clause_vm {
   value *regs;           /* p->nregs registers; inputs first */
   uint32_t *required;    /* indices of the required fields */
   uint32_t nrequired;
+  bool required_ok;      /* no required field holds an error (absent, wrong
+                            type): set by an evaluation that found none,
+                            kept by the typed setters (they write no
+                            errors), cleared by whatever may write one */
   arena input;           /* strings, lists and maps of bound inputs */
   arena scratch;         /* everything one evaluation makes; reset per eval */
   cel_ctx ctx;
