@@ -162,25 +162,32 @@ static uint32_t new_reg(cg *g) {
   return r;
 }
 
-static uint32_t add_const(cg *g, value v) {
-  /* Share scalar and string constants. */
-  for (uint32_t i = 0; i < g->nconsts; i++) {
-    const value *k = &g->consts[i];
-    if (k->kind != v.kind) continue;
-    switch ((cv_kind)v.kind) {
-    case CV_NULL: return i;
-    case CV_BOOL: if (k->b == v.b) return i; break;
-    case CV_INT: case CV_UINT: case CV_DURATION: case CV_TYPE:
-      if (k->i == v.i) return i;
-      break;
-    case CV_DOUBLE: if (memcmp(&k->d, &v.d, sizeof v.d) == 0) return i; break;
-    case CV_STRING: case CV_BYTES:
-      if (k->n == v.n && memcmp(k->s, v.s, v.n) == 0) return i;
-      break;
-    case CV_TIMESTAMP: if (k->i == v.i && k->n == v.n) return i; break;
-    default: break;
-    }
+/* Whether two constants are the same value, kind for kind (1 and 1.0
+ * are not), lists and maps item by item. */
+static bool same_const(const value *a, const value *b) {
+  if (a->kind != b->kind) return false;
+  switch ((cv_kind)a->kind) {
+  case CV_NULL: return true;
+  case CV_BOOL: return a->b == b->b;
+  case CV_INT: case CV_UINT: case CV_DURATION: case CV_TYPE: return a->i == b->i;
+  case CV_DOUBLE: return memcmp(&a->d, &b->d, sizeof a->d) == 0;
+  case CV_STRING: case CV_BYTES: return a->n == b->n && memcmp(a->s, b->s, a->n) == 0;
+  case CV_TIMESTAMP: return a->i == b->i && a->n == b->n;
+  case CV_LIST: case CV_MAP: {
+    if (a->n != b->n) return false;
+    uint32_t items = a->kind == CV_MAP ? 2 * a->n : a->n;
+    for (uint32_t i = 0; i < items; i++)
+      if (!same_const(&a->items[i], &b->items[i])) return false;
+    return true;
   }
+  default: return false;
+  }
+}
+
+static uint32_t add_const(cg *g, value v) {
+  /* Share constants: a let used twice is one constant (and one hash set). */
+  for (uint32_t i = 0; i < g->nconsts; i++)
+    if (same_const(&g->consts[i], &v)) return i;
   if (!grow(g, (void **)&g->consts, &g->capconsts, g->nconsts, sizeof(value))) return 0;
   g->consts[g->nconsts] = v;
   return g->nconsts++;

@@ -194,9 +194,9 @@ static const char *error_of(const clause_decision *d, const char *name) {
   return NULL;
 }
 
-/* The fused instructions (ANYINK, STARTSANY, HASOR) and `in` through a
- * constant map's list sets against the loops, branches and scans they
- * replace: in fused.clause every rule NAME has a twin
+/* The fused instructions (ANYINK, STARTSANY, HASOR, CJINKIDX) and `in`
+ * through a constant map's list sets against the loops, branches and
+ * lookups they replace: in fused.clause every rule NAME has a twin
  * NAME-loop the compiler cannot fuse, and on every request of fused.jsonl
  * both are flagged, or neither, and both fail with the same message. */
 static void test_fused_twins(void **state) {
@@ -213,7 +213,8 @@ static void test_fused_twins(void **state) {
   clause_vm *vm = clause_vm_new(p);
   assert_non_null(vm);
   static const char *const fused[] = {"in-list", "in-map", "in-ints", "prefix", "prefix-mixed",
-                                      "prefix-none", "field-default", "constant-default", "map-list"};
+                                      "prefix-none", "field-default", "constant-default", "map-list",
+                                      "in-then-index"};
   size_t compared = 0;
   for (size_t i = 0; i < nreq; i++) {
     if (skipped_line(req[i])) continue;
@@ -235,7 +236,7 @@ static void test_fused_twins(void **state) {
       compared++;
     }
   }
-  assert_int_equal(compared, 9 * 9); /* every pair on every request */
+  assert_int_equal(compared, 10 * 9); /* every pair on every request */
   clause_vm_free(vm);
   clause_program_free(p);
   free(requests);

@@ -472,6 +472,11 @@ static bool thread_conjuncts(clause_program *p) {
       target += 1 + INSTR_C(p->code[target]);
     uint32_t c = target - pc - 1;
     if (c <= INSTR_MAX_OPERAND) p->fast_code[pc] = (i & same) | (instr)c << 48;
+    /* `k in M && ... M[k]`: CJINK k, M then INDEXK r, M, k, one lookup. */
+    instr next = pc + 1 < p->ncode ? p->code[pc + 1] : 0;
+    if (INSTR_OP(i) == BC_CJINK && INSTR_OP(next) == BC_INDEXK && INSTR_B(next) == INSTR_B(i) &&
+        INSTR_C(next) == INSTR_A(i) && p->sets[INSTR_B(i)] && p->consts[INSTR_B(i)].kind == CV_MAP)
+      p->fast_code[pc] = (p->fast_code[pc] & ~(instr)0xff) | BC_CJINKIDX;
   }
   return true;
 }

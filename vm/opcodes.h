@@ -119,7 +119,8 @@
   OPCODE(STATE,    "___", "counters and suspensions from the state store (once)") \
   OPCODE(ANYINK,   "wrk", "R[A] := R[B].exists(x, x in K[C])")                      \
   OPCODE(STARTSANY, "wrk", "R[A] := K[C].exists(p, R[B].startsWith(p))")            \
-  OPCODE(HASOR,    "wrr", "R[A] := input field R[B] is present ? R[B] : R[C]")
+  OPCODE(HASOR,    "wrr", "R[A] := input field R[B] is present ? R[B] : R[C]")        \
+  OPCODE(CJINKIDX, "rkj", "load-time only: CJINK, then the INDEXK R[X] := K[B][R[A]] after it, in one lookup")
 
 typedef enum opcode {
 #define OPCODE_ENUM(name, kinds, doc) BC_##name,

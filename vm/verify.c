@@ -269,6 +269,10 @@ static int check_code(vstate *v) {
         rc = reject(v, VC_OPCODE, "bad bytecode at %u: unknown opcode %u", pc, op);
         break;
       }
+      if (op == BC_CJINKIDX) { /* made at load from verified code, never read from a file */
+        rc = reject(v, VC_OPCODE, "bad bytecode at %u: CJINKIDX is made at load only", pc);
+        break;
+      }
       bool rule_op = op == BC_RCOND || op == BC_RWHEN || op == BC_RUNLESS || op == BC_RRETRY || op == BC_RSUSPEND ||
                      op == BC_RMATCH || op == BC_OBLIG || op == BC_OBLIGK || op == BC_HALT || op == BC_STATE;
       if (rule_op != (rule_op && rules_block)) {

@@ -834,6 +834,22 @@ void vm_run_block(clause_vm *vm, uint32_t block, value *result) {
       CONJUNCT(&t);
       NEXT();
     }
+    /* Made at load in p->fast_code (clb.c: thread_conjuncts) from a CJINK
+     * on a constant map and the INDEXK on the same key and map that
+     * follows it: when the key is there, its value goes to the INDEXK's
+     * register and the INDEXK is passed over. */
+    CASE(CJINKIDX) {
+      if (R[a].kind == CV_STRING) {
+        const value *e = strset_find(p->sets[b], R[a].s, R[a].n);
+        CONJUNCT_BOOL(e != NULL);
+        if (e) R[INSTR_A(*ip++)] = e[1];
+        NEXT();
+      }
+      value t;
+      in_list(ctx, &t, &R[a], &K[b]);
+      CONJUNCT(&t);
+      NEXT();
+    }
     /* !x and !(x in K): NOT's semantics, then the conjunct's. */
     CASE(CJNOT) {
       if (R[a].kind == CV_BOOL) {
