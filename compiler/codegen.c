@@ -420,8 +420,16 @@ static void gen_logic(cg *g, const expr *e, uint32_t dst) {
   gen_into(g, e->operand, dst);
   uint32_t mark = g->next_reg;
   uint32_t sc = emit(g, and ? BC_ANDSC : BC_ORSC, dst, dst, 0);
-  uint32_t rb = gen_reg(g, e->args[0]);
-  emit(g, and ? BC_AND : BC_OR, dst, dst, rb);
+  const expr *left = e->operand, *right = e->args[0];
+  if (left->kind == E_CALL && left->macro == M_HAS && (left->args[0]->ref == REF_FIELD || left->args[0]->ref == REF_VAR) &&
+      right->ty && right->ty->kind == T_BOOL) {
+    /* has(f) is a bool, and one that did not decide: a bool (or an
+     * error) on the right is the answer as it is, with no AND or OR. */
+    gen_into(g, right, dst);
+  } else {
+    uint32_t rb = gen_reg(g, right);
+    emit(g, and ? BC_AND : BC_OR, dst, dst, rb);
+  }
   patch_jump(g, sc);
   g->next_reg = mark;
 }
