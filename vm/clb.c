@@ -659,6 +659,7 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
     for (uint32_t i = 0; i < p->ncounters; i++) {
       p->counters[i].key_reg = block_only_returns(p, p->counters[i].key_block);
       p->counters[i].arg_reg = block_only_returns(p, p->counters[i].arg_block);
+      p->on_masks |= p->counters[i].on_mask;
     }
     for (uint32_t i = 0; i < p->nrules; i++)
       p->rules[i].suspend_key_reg = block_only_returns(p, p->rules[i].suspend_key_block);

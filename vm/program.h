@@ -157,6 +157,8 @@ typedef struct clause_program {
    * state (STATE; programs compiled before STATE existed do not), and no
    * extern could be called for a request that a suspension then decides. */
   bool rules_before_state;
+  uint8_t on_masks;       /* the counters' on_mask or'ed together (built at
+                             load): a decision of no such effect adds to none */
 
   uint32_t ncode;
   instr *code;

@@ -249,6 +249,8 @@ void state_commit(clause_vm *vm) {
       [CLAUSE_ALLOW] = 1u << RE_ALLOW, [CLAUSE_THROTTLE] = 1u << RE_THROTTLE,
       [CLAUSE_DENY] = 1u << RE_DENY,   [CLAUSE_SUSPEND] = 1u << RE_SUSPEND};
   uint8_t bit = effect_bit[vm->dec.effect];
+  bool suspends = vm->decider != PROG_NONE && vm->best == RE_SUSPEND && !vm->by_suspension && !vm->decider_failed;
+  if (!(p->on_masks & bit) && !suspends) return; /* the usual allow: nothing to add */
   size_t nadd = 0;
   for (size_t k = 0; k < st->nops; k++) {
     const prog_counter *c = &p->counters[st->op_counter[k]];
@@ -260,7 +262,7 @@ void state_commit(clause_vm *vm) {
    * is the one state_begin looked up for that rule: the same expression on
    * the same request (the rule could not have matched had it failed). */
   size_t nsusp = 0;
-  if (vm->decider != PROG_NONE && vm->best == RE_SUSPEND && !vm->by_suspension && !vm->decider_failed) {
+  if (suspends) {
     for (size_t k = 0; k < st->nsusp && !nsusp; k++) {
       if (st->susp_rule[k] != vm->decider) continue;
       st->susp[0] = st->susp[k];
