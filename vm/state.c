@@ -55,6 +55,14 @@ static inline value block_string(clause_vm *vm, uint32_t block, uint32_t reg) {
   return s;
 }
 
+/* block_string() without a copy when the block only returns a register
+ * that holds a string (a counter keyed by a field): that register. */
+static inline const value *block_string_ref(clause_vm *vm, uint32_t block, uint32_t reg, value *tmp) {
+  if (reg != PROG_NONE && vm->regs[reg].kind == CV_STRING) return &vm->regs[reg];
+  *tmp = block_string(vm, block, reg);
+  return tmp;
+}
+
 static void store_notice(void *ctx, const char *msg, size_t n) {
   vm_add_error(ctx, NULL, msg, n);
 }
@@ -97,11 +105,11 @@ bool state_begin(clause_vm *vm) {
   size_t nops = 0;
   for (uint32_t i = 0; i < p->ncounters; i++) {
     const prog_counter *c = &p->counters[i];
-    value *reading = &vm->regs[p->counter_reg + i];
-    value key = block_string(vm, c->key_block, c->key_reg);
-    if (key.kind == CV_ERROR) {
-      state_error(vm, NULL, &key, "the key of counter ", c->name);
-      *reading = key;
+    value tmp;
+    const value *key = block_string_ref(vm, c->key_block, c->key_reg, &tmp);
+    if (key->kind == CV_ERROR) {
+      state_error(vm, NULL, key, "the key of counter ", c->name);
+      vm->regs[p->counter_reg + i] = *key;
       continue;
     }
     store_counter_op *op = &st->ops[nops];
@@ -110,8 +118,8 @@ bool state_begin(clause_vm *vm) {
                                .mode = c->mode == CM_DISTINCT ? STORE_DISTINCT : STORE_SUM};
       st->op_counter[nops] = i;
     }
-    op->key = key.s;
-    op->key_len = key.n;
+    op->key = key->s;
+    op->key_len = key->n;
     bool arg_ok = true;
     if (c->mode == CM_ADD) {
       value amount = block_value(vm, c->arg_block, c->arg_reg);
@@ -121,20 +129,20 @@ bool state_begin(clause_vm *vm) {
         amount = cv_static_error("no matching overload: a counter's add must be int", 49, CV_ERR_GENERIC);
       if (amount.kind == CV_ERROR) {
         state_error(vm, NULL, &amount, "the amount of counter ", c->name);
-        *reading = amount;
+        vm->regs[p->counter_reg + i] = amount;
         arg_ok = false;
       } else {
         op->amount = amount.i;
       }
     } else if (c->mode == CM_DISTINCT) {
-      value member = block_string(vm, c->arg_block, c->arg_reg);
-      if (member.kind == CV_ERROR) {
-        state_error(vm, NULL, &member, "the distinct value of counter ", c->name);
-        *reading = member;
+      const value *member = block_string_ref(vm, c->arg_block, c->arg_reg, &tmp);
+      if (member->kind == CV_ERROR) {
+        state_error(vm, NULL, member, "the distinct value of counter ", c->name);
+        vm->regs[p->counter_reg + i] = *member;
         arg_ok = false;
       } else {
-        op->member = member.s;
-        op->member_len = member.n;
+        op->member = member->s;
+        op->member_len = member->n;
       }
     }
     /* Without `on`, the request counts now and the reading includes it;
@@ -148,12 +156,13 @@ bool state_begin(clause_vm *vm) {
   size_t nsusp = 0;
   for (uint32_t i = 0; i < p->nsuspend; i++) {
     uint32_t r = p->suspend_rules[i];
-    value key = block_string(vm, p->rules[r].suspend_key_block, p->rules[r].suspend_key_reg);
-    if (key.kind == CV_ERROR) { /* the check of this rule is skipped */
-      state_error(vm, p->rules[r].id, &key, "the suspension key", "");
+    value tmp;
+    const value *key = block_string_ref(vm, p->rules[r].suspend_key_block, p->rules[r].suspend_key_reg, &tmp);
+    if (key->kind == CV_ERROR) { /* the check of this rule is skipped */
+      state_error(vm, p->rules[r].id, key, "the suspension key", "");
       continue;
     }
-    st->susp[nsusp] = (store_suspend_op){.rule = p->rules[r].id, .key = key.s, .key_len = key.n};
+    st->susp[nsusp] = (store_suspend_op){.rule = p->rules[r].id, .key = key->s, .key_len = key->n};
     st->susp_rule[nsusp++] = r;
   }
   st->nsusp = nsusp;
