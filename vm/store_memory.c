@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "store.h"
+#include "strset.h" /* str_same: short keys compared a word at a time */
 
 #define BUCKETS 60           /* per window (SPEC 5.3) */
 #define KEEP (2 * BUCKETS)   /* buckets kept behind a key's newest one */
@@ -381,7 +382,7 @@ static ident make_ident(const char *key, size_t key_len) {
 }
 
 static bool ident_is(const entry *e, const ident *k) {
-  return e->hash == k->hash && e->key_len == k->key_len && memcmp(e->key, k->key, k->key_len) == 0;
+  return e->hash == k->hash && e->key_len == k->key_len && str_same(e->key, k->key, e->key_len);
 }
 
 /* Asks for all of an entry's cache lines at once: the lines of its items
@@ -751,14 +752,14 @@ static member *dist_find(item *e, uint64_t h, const char *text, size_t len) {
   if (!e->u.dist.index) {
     for (uint32_t i = 0; i < e->u.dist.n; i++) {
       member *m = &e->u.dist.m[i];
-      if (m->hash == h && m->len == len && memcmp(member_text(m), text, len) == 0) return m;
+      if (m->hash == h && m->len == len && str_same(member_text(m), text, m->len)) return m;
     }
     return NULL;
   }
   uint32_t cap = e->u.dist.index_cap;
   for (uint32_t s = (uint32_t)h & (cap - 1); e->u.dist.index[s]; s = (s + 1) & (cap - 1)) {
     member *m = &e->u.dist.m[e->u.dist.index[s] - 1];
-    if (m->hash == h && m->len == len && memcmp(member_text(m), text, len) == 0) return m;
+    if (m->hash == h && m->len == len && str_same(member_text(m), text, m->len)) return m;
   }
   return NULL;
 }
