@@ -95,8 +95,8 @@ typedef struct item {
                                 NULL while a linear search is as quick */
       uint32_t index_cap;    /* a power of two, >= 2n */
       int64_t newest;        /* bucket of the key's newest event */
-      window_sums by_newest; /* members counted in their newest bucket,
-                                kept while there is an index */
+      window_sums *by_newest; /* members counted in their newest bucket,
+                                kept (on the heap) once there is an index */
     } dist;
     struct {                 /* ENT_SUSPENSION */
       int64_t start, until;
@@ -289,7 +289,10 @@ static void item_free(entry *owner, item *it) {
   if (it->kind == ENT_SUM) {
     entry_release(owner, it->u.sum.b, it->u.sum.cap * sizeof(bucket));
   } else if (it->kind == ENT_DISTINCT) {
-    entry_release(owner, it->u.dist.by_newest.b, it->u.dist.by_newest.cap * sizeof(bucket));
+    if (it->u.dist.by_newest) {
+      entry_release(owner, it->u.dist.by_newest->b, it->u.dist.by_newest->cap * sizeof(bucket));
+      free(it->u.dist.by_newest);
+    }
     for (uint32_t i = 0; i < it->u.dist.n; i++) member_free(&it->u.dist.m[i]);
     entry_release(owner, it->u.dist.m, it->u.dist.cap * sizeof(member));
     entry_release(owner, it->u.dist.index, it->u.dist.index_cap * sizeof(uint32_t));
@@ -721,9 +724,11 @@ static void dist_forget(item *e) {
     member_free(&e->u.dist.m[i]);
   e->u.dist.n = 0;
   if (e->u.dist.index) memset(e->u.dist.index, 0, e->u.dist.index_cap * sizeof *e->u.dist.index);
-  window_sums *w = &e->u.dist.by_newest;
-  w->start = w->n = 0;
-  w->cached = false;
+  window_sums *w = e->u.dist.by_newest;
+  if (w) {
+    w->start = w->n = 0;
+    w->cached = false;
+  }
 }
 
 /* Records a sighting of a known member in bucket `id`; false when out of
@@ -732,9 +737,9 @@ static bool member_see(entry *owner, item *e, member *m, int64_t id) {
   if (id > m->newest) {
     /* The member moves to its new newest bucket (added there first, so
      * that an old bucket already dropped stays dropped). */
-    if (e->u.dist.index) {
-      if (!ws_add(owner, &e->u.dist.by_newest, id, 1)) return false;
-      ws_add(owner, &e->u.dist.by_newest, m->newest, -1); /* an existing bucket: no allocation */
+    if (e->u.dist.by_newest) {
+      if (!ws_add(owner, e->u.dist.by_newest, id, 1)) return false;
+      ws_add(owner, e->u.dist.by_newest, m->newest, -1); /* an existing bucket: no allocation */
     }
     int64_t shift = id - m->newest;
     m->seen = shift >= 128 ? 0 : m->seen << shift;
@@ -783,15 +788,17 @@ static bool dist_add(entry *owner, item *e, int64_t id, const char *text, size_t
       e->u.dist.cap = ncap;
     }
   }
-  bool had_index = e->u.dist.index != NULL;
   if (e->u.dist.n + 1 > DIST_LINEAR && 2 * (e->u.dist.n + 1) > e->u.dist.index_cap &&
       !dist_reindex(owner, e, e->u.dist.index_cap ? 2 * e->u.dist.index_cap : 32))
     return false;
   if (e->u.dist.index) {
     /* Many members: readings become bucket sums from now on. */
-    for (uint32_t i = 0; !had_index && i < e->u.dist.n; i++)
-      if (!ws_add(owner, &e->u.dist.by_newest, e->u.dist.m[i].newest, 1)) return false;
-    if (!ws_add(owner, &e->u.dist.by_newest, id, 1)) return false;
+    if (!e->u.dist.by_newest) {
+      if (!(e->u.dist.by_newest = calloc(1, sizeof *e->u.dist.by_newest))) return false;
+      for (uint32_t i = 0; i < e->u.dist.n; i++)
+        if (!ws_add(owner, e->u.dist.by_newest, e->u.dist.m[i].newest, 1)) return false;
+    }
+    if (!ws_add(owner, e->u.dist.by_newest, id, 1)) return false;
   }
   member *m = &e->u.dist.m[e->u.dist.n];
   *m = (member){.hash = h, .newest = id, .seen = 1, .len = (uint32_t)len};
@@ -813,7 +820,7 @@ static bool dist_add(entry *owner, item *e, int64_t id, const char *text, size_t
 static int64_t dist_read(item *e, int64_t now_id) {
   /* At or after the key's newest event every member's newest sighting is
    * its latest one up to now: it is in the window when that bucket is. */
-  if (e->u.dist.index && now_id >= e->u.dist.newest) return ws_read(&e->u.dist.by_newest, now_id);
+  if (e->u.dist.by_newest && now_id >= e->u.dist.newest) return ws_read(e->u.dist.by_newest, now_id);
   /* Few members, or time went backwards (a member may have been seen in
    * the window and again after it): look at each. */
   int64_t count = 0, lo = now_id - BUCKETS + 1;
@@ -986,8 +993,8 @@ static void item_arrays(entry *to, entry *from, item *it, size_t *live) {
   if (it->kind == ENT_SUM) {
     it->u.sum.b = move_array(to, from, it->u.sum.b, it->u.sum.cap * sizeof(bucket), live);
   } else if (it->kind == ENT_DISTINCT) {
-    window_sums *w = &it->u.dist.by_newest;
-    w->b = move_array(to, from, w->b, w->cap * sizeof(bucket), live);
+    window_sums *w = it->u.dist.by_newest;
+    if (w) w->b = move_array(to, from, w->b, w->cap * sizeof(bucket), live);
     it->u.dist.m = move_array(to, from, it->u.dist.m, it->u.dist.cap * sizeof(member), live);
     it->u.dist.index = move_array(to, from, it->u.dist.index, it->u.dist.index_cap * sizeof(uint32_t), live);
   }
@@ -1003,7 +1010,7 @@ static size_t item_growth(const item *it) {
   if (it->kind == ENT_SUM) return ws_growth(&it->u.sum);
   if (it->kind != ENT_DISTINCT) return 0;
   uint32_t n = it->u.dist.n;
-  size_t need = it->u.dist.index ? ws_growth(&it->u.dist.by_newest)
+  size_t need = it->u.dist.by_newest ? ws_growth(it->u.dist.by_newest)
                 : n + 1 > DIST_LINEAR ? round16(2 * (n + 1) * sizeof(bucket)) /* the sums start */
                                       : 0;
   if (n == it->u.dist.cap) need += round16(2 * (n ? n : 1) * sizeof(member));
