@@ -24,8 +24,11 @@ static int64_t request_time_ns(const clause_vm *vm) {
   value t = p->clock_field != PROG_NONE && vm->regs[p->clock_field].kind == CV_TIMESTAMP
                 ? vm->regs[p->clock_field]
                 : vm_wall_clock();
-  __int128 ns = (__int128)t.i * 1000000000 + t.n;
-  return ns > INT64_MAX ? INT64_MAX : ns < INT64_MIN ? INT64_MIN : (int64_t)ns;
+  int64_t ns;
+  if (!__builtin_mul_overflow(t.i, (int64_t)1000000000, &ns) && !__builtin_add_overflow(ns, (int64_t)t.n, &ns))
+    return ns; /* the usual case, in 64 bits */
+  __int128 wide = (__int128)t.i * 1000000000 + t.n;
+  return wide > INT64_MAX ? INT64_MAX : wide < INT64_MIN ? INT64_MIN : (int64_t)wide;
 }
 
 /* Lists an error of a counter (rule NULL) or a suspend key (its rule). The
