@@ -109,9 +109,10 @@ typedef struct item {
  * area for their arrays (buckets, members), and in a store with a key cap
  * the entry's links in the LRU list. A key's state thus lies in one block
  * whose cache lines a lookup asks for at once (see shard_find), instead of
- * a chain of blocks each waiting for the one before. When the arrays
- * outgrow the spare area the entry is rebuilt, larger and compacted
- * (entry_reserve); past SPARE_MAX they go to the heap. */
+ * a chain of blocks each waiting for the one before. When an array
+ * outgrows the spare area, or growing arrays left too much dead space in
+ * it, the entry is rebuilt compacted (entry_reserve); past SPARE_MAX
+ * arrays go to the heap. */
 typedef struct entry {
   struct entry *next;        /* hash chain */
   uint64_t hash;
@@ -127,7 +128,9 @@ typedef struct entry {
 #define INLINE_ITEMS 4       /* a policy seldom keeps more under one key */
 #define SPARE_MIN 256        /* a new entry's spare area */
 #define SPARE_MAX 16384      /* arrays of a key beyond this live on the heap */
-#define PREFETCH_LINES 20    /* cache lines of an entry asked for at once */
+#define PREFETCH_LINES 16    /* cache lines of an entry asked for at once: the
+                                header, the items and the first arrays (more
+                                crowd out what other keys keep in the cache) */
 _Static_assert(SPARE_MAX <= UINT16_MAX, "spare sizes fit entry.spare_cap");
 
 typedef struct lru_links {
@@ -1020,18 +1023,21 @@ static size_t item_growth(const item *it) {
 }
 
 /* Makes room for `need` more bytes in the spare area of the cursor's
- * entry: the entry is copied into a larger block (twice the spare area,
- * or more), its arrays packed together, and put in the old one's place in
- * the hash chain and LRU list. Returns the entry, moved or not (not when
- * it would pass SPARE_MAX or memory is short: its arrays then go to the
- * heap). */
+ * entry, before one of its arrays grows. When there is no room, or when
+ * arrays that grew before left more than a quarter of dead space behind
+ * them, the entry is copied into a new block with room for twice what it
+ * needs, its live arrays packed right after its items, and put in the old
+ * one's place in the hash chain and LRU list: a key's state then lies in
+ * the fewest cache lines, the first of which mem_prefetch asks for.
+ * Returns the entry, moved or not (not when it would pass SPARE_MAX or
+ * memory is short: its arrays then go to the heap). */
 static entry *entry_reserve(cursor *c, size_t need) {
   entry *old = c->e;
-  if (old->spare_used + need <= old->spare_cap) return old;
   size_t live = 0;
   for (uint32_t i = 0; i < old->nitems; i++) item_arrays(NULL, old, &old->items[i], &live);
-  size_t cap = 2 * (size_t)old->spare_cap;
-  if (cap < live + need) cap = round16(live + need);
+  if (old->spare_used + need <= old->spare_cap && old->spare_used - live <= live / 4) return old;
+  size_t cap = round16(2 * (live + need));
+  if (cap < SPARE_MIN) cap = SPARE_MIN;
   if (cap > SPARE_MAX) {
     if (live + need > SPARE_MAX) return old;
     cap = SPARE_MAX;
@@ -1071,7 +1077,7 @@ static int counter_op(cursor *c, store_counter_op *op, bool read, uint32_t i) {
   if (op->add) {
     if (!it) return out_of_memory(c->r);
     size_t need = item_growth(it);
-    if (need && e->spare_used + need > e->spare_cap) { /* the entry may move */
+    if (need) { /* an array grows: the entry may move (entry_reserve) */
       e = entry_reserve(c, need);
       it = entry_item(e, kind, cid, false, 0, i);
     }
