@@ -478,6 +478,15 @@ static bool thread_conjuncts(clause_program *p) {
         INSTR_C(next) == INSTR_A(i) && p->sets[INSTR_B(i)] && p->consts[INSTR_B(i)].kind == CV_MAP)
       p->fast_code[pc] = (p->fast_code[pc] & ~(instr)0xff) | BC_CJINKIDX;
   }
+  /* `has(x) && x in K`: CJABSENT x then CJINK x, K, both jumping to the
+   * same place once threaded, are one instruction. */
+  for (uint32_t pc = 0; pc + 1 < p->ncode; pc++) {
+    instr i = p->fast_code[pc], next = p->fast_code[pc + 1];
+    if (INSTR_OP(i) != BC_CJABSENT || INSTR_OP(next) != BC_CJINK || INSTR_A(next) != INSTR_A(i) ||
+        !p->sets[INSTR_B(next)] || pc + 1 + INSTR_C(i) != pc + 2 + INSTR_C(next))
+      continue;
+    p->fast_code[pc] = INSTR_MAKE(BC_CJHASINK, INSTR_A(i), INSTR_B(next), INSTR_C(i));
+  }
   return true;
 }
 

@@ -120,7 +120,8 @@
   OPCODE(ANYINK,   "wrk", "R[A] := R[B].exists(x, x in K[C])")                      \
   OPCODE(STARTSANY, "wrk", "R[A] := K[C].exists(p, R[B].startsWith(p))")            \
   OPCODE(HASOR,    "wrr", "R[A] := input field R[B] is present ? R[B] : R[C]")        \
-  OPCODE(CJINKIDX, "rkj", "load-time only: CJINK, then the INDEXK R[X] := K[B][R[A]] after it, in one lookup")
+  OPCODE(CJINKIDX, "rkj", "load-time only: CJINK, then the INDEXK R[X] := K[B][R[A]] after it, in one lookup") \
+  OPCODE(CJHASINK, "rkj", "load-time only: CJABSENT R[A] and the CJINK R[A], K[B] after it, in one")
 
 typedef enum opcode {
 #define OPCODE_ENUM(name, kinds, doc) BC_##name,

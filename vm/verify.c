@@ -269,8 +269,8 @@ static int check_code(vstate *v) {
         rc = reject(v, VC_OPCODE, "bad bytecode at %u: unknown opcode %u", pc, op);
         break;
       }
-      if (op == BC_CJINKIDX) { /* made at load from verified code, never read from a file */
-        rc = reject(v, VC_OPCODE, "bad bytecode at %u: CJINKIDX is made at load only", pc);
+      if (op == BC_CJINKIDX || op == BC_CJHASINK) { /* made at load from verified code, never read from a file */
+        rc = reject(v, VC_OPCODE, "bad bytecode at %u: %s is made at load only", pc, opcode_names[op]);
         break;
       }
       bool rule_op = op == BC_RCOND || op == BC_RWHEN || op == BC_RUNLESS || op == BC_RRETRY || op == BC_RSUSPEND ||

@@ -343,6 +343,23 @@ static void VM_RUN_NAME(clause_vm *vm, uint32_t block, value *result) {
       CONJUNCT(&t);
       NEXT();
     }
+    /* Made at load in p->fast_code from `has(x) && x in K` (CJABSENT,
+     * then CJINK on the same x with the same jump): a string is tested
+     * against the set, the CJINK passed over; an absent x jumps; anything
+     * else goes on to the CJINK. */
+    CASE(CJHASINK) {
+      if (R[a].kind == CV_STRING) {
+        bool in = strset_has(p->sets[b], R[a].s, R[a].n);
+        CONJUNCT_BOOL(in);
+        ip += in;
+        NEXT();
+      }
+      if (field_absent(&R[a])) {
+        vm->pending.kind = CV_NULL;
+        ip += c;
+      }
+      NEXT();
+    }
     /* !x and !(x in K): NOT's semantics, then the conjunct's. */
     CASE(CJNOT) {
       if (R[a].kind == CV_BOOL) {
