@@ -182,6 +182,25 @@ static void test_golden_decisions(void **state) {
   if (failures) fail_msg("%d golden decisions differ", failures);
 }
 
+static clause_program *compile_named(const char *name) {
+  char dir[4096], path[4200];
+  snprintf(dir, sizeof dir, "%s/%s", srcdir(), GOLDEN_DIR);
+  golden_path(path, sizeof path, dir, name, "clause");
+  clause_program *p = compile_golden(path);
+  if (!p) fail_msg("%s does not compile", path);
+  return p;
+}
+
+/* The requests of golden set `name` (free them). */
+static char *requests_named(const char *name) {
+  char dir[4096], path[4200];
+  snprintf(dir, sizeof dir, "%s/%s", srcdir(), GOLDEN_DIR);
+  golden_path(path, sizeof path, dir, name, "jsonl");
+  char *requests = read_whole(path, NULL);
+  if (!requests) fail_msg("%s: cannot read", path);
+  return requests;
+}
+
 /* Whether rule `name` is among the decision's flags; its error message, if any. */
 static bool flagged(const clause_decision *d, const char *name) {
   for (size_t i = 0; i < d->n_flags; i++)
@@ -201,13 +220,8 @@ static const char *error_of(const clause_decision *d, const char *name) {
  * both are flagged, or neither, and both fail with the same message. */
 static void test_fused_twins(void **state) {
   (void)state;
-  char path[4096];
-  golden_path(path, sizeof path, srcdir(), GOLDEN_DIR "/fused", "clause");
-  clause_program *p = compile_golden(path);
-  assert_non_null(p);
-  golden_path(path, sizeof path, srcdir(), GOLDEN_DIR "/fused", "jsonl");
-  char *requests = read_whole(path, NULL);
-  assert_non_null(requests);
+  clause_program *p = compile_named("fused");
+  char *requests = requests_named("fused");
   char *req[64];
   size_t nreq = split_lines(requests, req, 64);
   clause_vm *vm = clause_vm_new(p);
@@ -245,14 +259,9 @@ static void test_fused_twins(void **state) {
 /* The decisions of every golden set, one JSON line per request, from a
  * program of its own (a fresh store); with `trace`, explaining as
  * --explain does, which runs p->code instead of p->fast_code. */
-static char *golden_decisions(const char *dir, const char *name, bool trace) {
-  char path[4096];
-  golden_path(path, sizeof path, dir, name, "clause");
-  clause_program *p = compile_golden(path);
-  assert_non_null(p);
-  golden_path(path, sizeof path, dir, name, "jsonl");
-  char *requests = read_whole(path, NULL);
-  assert_non_null(requests);
+static char *golden_decisions(const char *name, bool trace) {
+  clause_program *p = compile_named(name);
+  char *requests = requests_named(name);
   char *req[512];
   size_t nreq = split_lines(requests, req, 512);
   clause_vm *vm = clause_vm_new(p);
@@ -301,7 +310,7 @@ static void test_threaded_jumps(void **state) {
     size_t n = strlen(de->d_name);
     if (n <= 7 || strcmp(de->d_name + n - 7, ".clause") != 0) continue;
     char *name = strndup(de->d_name, n - 7);
-    char *plain = golden_decisions(dir, name, false), *traced = golden_decisions(dir, name, true);
+    char *plain = golden_decisions(name, false), *traced = golden_decisions(name, true);
     if (strcmp(plain, traced) != 0) fail_msg("%s: decisions differ when explained:\n%s\nagainst\n%s", name, plain, traced);
     free(plain);
     free(traced);
@@ -338,15 +347,6 @@ static void assert_same_string(const char *want, const char *got) {
     assert_non_null(got);
     assert_string_equal(want, got);
   }
-}
-
-static clause_program *compile_named(const char *name) {
-  char dir[4096], path[4200];
-  snprintf(dir, sizeof dir, "%s/%s", srcdir(), GOLDEN_DIR);
-  golden_path(path, sizeof path, dir, name, "clause");
-  clause_program *p = compile_golden(path);
-  if (!p) fail_msg("%s does not compile", path);
-  return p;
 }
 
 static void test_decision_struct(void **state) {
@@ -518,10 +518,7 @@ static size_t field_errors(const clause_decision *d) {
  * an evaluation that found none. */
 static void test_required_fields_listed(void **state) {
   (void)state;
-  char path[4096];
-  golden_path(path, sizeof path, srcdir(), GOLDEN_DIR "/required_fields", "clause");
-  clause_program *p = compile_golden(path);
-  assert_non_null(p);
+  clause_program *p = compile_named("required_fields");
   clause_vm *vm = clause_vm_new(p);
   assert_non_null(vm);
   int n = clause_field_index(p, "n"), user = clause_field_index(p, "user");
