@@ -296,8 +296,9 @@ static char *golden_decisions(const char *name, bool trace) {
   return ob_cstr(&out);
 }
 
-/* Threaded conjunct jumps (clb.c: thread_conjuncts) decide as the plain
- * ones: every golden set, run once as usual and once explained. */
+/* The code as run to decide (clb.c: build_fast_code: threaded jumps,
+ * fused pairs) decides as the code as loaded: every golden set, run once
+ * as usual and once explained. */
 static void test_threaded_jumps(void **state) {
   (void)state;
   char dir[4096];

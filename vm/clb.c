@@ -409,9 +409,10 @@ static uint32_t block_only_returns(const clause_program *p, uint32_t block) {
   return INSTR_OP(first) == BC_RET ? INSTR_A(first) : PROG_NONE;
 }
 
-/* Gives each list of strings that is a value of a constant map indexed by
- * INDEXK a hash set, its number + 1 in the list's value.spare (program.h).
- * False when out of memory. */
+/* Gives each list of strings that is a value of a constant map with a
+ * hash set (one that INDEXK, `in` and the like read) a hash set of its
+ * own, its number + 1 in the list's value.spare (program.h). False when
+ * out of memory. */
 static bool tag_list_values(clause_program *p) {
   uint32_t n = 0;
   for (int pass = 0; pass < 2; pass++) {
@@ -454,13 +455,18 @@ static bool is_conjunct(unsigned op) {
   }
 }
 
-/* p->fast_code: a copy of the code in which a conjunct whose false jump
- * lands on the same conjunct (same opcode and operands: the next rule
- * opens with `has(x)` or `endpoint == "..."` too) jumps where that one
- * would. Nothing runs between the two, so the second is false as well;
- * only a trace (--explain) would see the difference, and tracing runs
+/* p->fast_code, the code as run when nothing is explained: a copy of the
+ * code in which
+ *   - a conjunct whose false jump lands on the same conjunct (same opcode
+ *     and operands: the next rule opens with `has(x)` or
+ *     `endpoint == "..."` too) jumps where that one would: nothing runs
+ *     between the two, so the second is false as well;
+ *   - CJINK k, M followed by INDEXK r, M, k is CJINKIDX (one lookup);
+ *   - CJABSENT x followed by CJINK x, K with the same jump is CJHASINK.
+ * Instructions keep their places, so jumps and call sites stay valid.
+ * Only a trace (--explain) could see the difference, and tracing runs
  * p->code. False when out of memory. */
-static bool thread_conjuncts(clause_program *p) {
+static bool build_fast_code(clause_program *p) {
   if (!(p->fast_code = arena_alloc(&p->mem, (p->ncode ? p->ncode : 1) * sizeof(instr)))) return false;
   memcpy(p->fast_code, p->code, p->ncode * sizeof(instr));
   const instr same = ((instr)1 << 48) - 1; /* all but the jump (C) */
@@ -654,7 +660,7 @@ clause_program *clb_read(const void *bytes, size_t len, char *err, size_t errcap
       if (k != PROG_NONE && !p->sets[k]) p->sets[k] = strset_build(&p->mem, &p->consts[k]);
     }
     if (!r->bad && !tag_list_values(p)) fail(r, "out of memory");
-    if (!r->bad && !thread_conjuncts(p)) fail(r, "out of memory");
+    if (!r->bad && !build_fast_code(p)) fail(r, "out of memory");
     for (uint32_t pc = 0; pc < p->ncode && !r->bad; pc++) {
       if (INSTR_OP(p->code[pc]) != BC_MATCHK) continue;
       uint32_t k = INSTR_C(p->code[pc]);

@@ -163,8 +163,8 @@ typedef struct clause_program {
   uint32_t ncode;
   instr *code;
   /* The code as run when no trace is asked for (built at load, clb.c:
-   * thread_conjuncts): a conjunct that fails where the next rule opens
-   * with the very same conjunct jumps past that rule too. */
+   * build_fast_code): the same instructions, with conjunct jumps threaded
+   * past rules that cannot match and two common pairs fused. */
   instr *fast_code;
   const char **debug;     /* per instruction: source text, or NULL */
   uint32_t nblocks;

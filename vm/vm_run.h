@@ -11,7 +11,7 @@ static void VM_RUN_NAME(clause_vm *vm, uint32_t block, value *result) {
   const clause_program *p = vm->p;
   const bool tracing = VM_RUN_TRACING;
   /* Explaining runs the code as loaded; deciding, the same code with its
-   * conjunct jumps threaded (clb.c: thread_conjuncts). */
+   * conjunct jumps threaded (clb.c: build_fast_code). */
   const instr *code = tracing ? p->code : p->fast_code;
   const value *K = p->consts;
   value *R = vm->regs;
@@ -327,7 +327,7 @@ static void VM_RUN_NAME(clause_vm *vm, uint32_t block, value *result) {
       CONJUNCT(&t);
       NEXT();
     }
-    /* Made at load in p->fast_code (clb.c: thread_conjuncts) from a CJINK
+    /* Made at load in p->fast_code (clb.c: build_fast_code) from a CJINK
      * on a constant map and the INDEXK on the same key and map that
      * follows it: when the key is there, its value goes to the INDEXK's
      * register and the INDEXK is passed over. */
