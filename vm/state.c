@@ -138,7 +138,8 @@ bool state_begin(clause_vm *vm) {
         op->amount = amount.i;
       }
     } else if (c->mode == CM_DISTINCT) {
-      const value *member = block_string_ref(vm, c->arg_block, c->arg_reg, &tmp);
+      value member_tmp; /* not tmp: the key may live there */
+      const value *member = block_string_ref(vm, c->arg_block, c->arg_reg, &member_tmp);
       if (member->kind == CV_ERROR) {
         state_error(vm, NULL, member, "the distinct value of counter ", c->name);
         vm->regs[p->counter_reg + i] = *member;
