@@ -415,14 +415,22 @@ static const opcode const_ops[] = {
     [OP_GT] = BC_GTK, [OP_GE] = BC_GEK, [OP_IN] = BC_INK,
 };
 
+/* The field f of `has(f)` when f is an input field (HAS and CJABSENT read
+ * its register, and the answer is always a bool), or NULL (`has(m.k)` on
+ * a value: HASKEY). */
+static const expr *has_field(const expr *e) {
+  if (e->kind != E_CALL || e->macro != M_HAS) return NULL;
+  const expr *f = e->args[0];
+  return f->ref == REF_FIELD || f->ref == REF_VAR ? f : NULL;
+}
+
 static void gen_logic(cg *g, const expr *e, uint32_t dst) {
   bool and = e->op == OP_AND;
   gen_into(g, e->operand, dst);
   uint32_t mark = g->next_reg;
   uint32_t sc = emit(g, and ? BC_ANDSC : BC_ORSC, dst, dst, 0);
-  const expr *left = e->operand, *right = e->args[0];
-  if (left->kind == E_CALL && left->macro == M_HAS && (left->args[0]->ref == REF_FIELD || left->args[0]->ref == REF_VAR) &&
-      right->ty && right->ty->kind == T_BOOL) {
+  const expr *right = e->args[0];
+  if (has_field(e->operand) && right->ty && right->ty->kind == T_BOOL) {
     /* has(f) is a bool, and one that did not decide: a bool (or an
      * error) on the right is the answer as it is, with no AND or OR. */
     gen_into(g, right, dst);
@@ -443,10 +451,8 @@ static bool is_plain_ref(const expr *e) {
 
 /* `has(f) ? f : y`, y a name or a constant: one HASOR (a field's default). */
 static bool gen_has_or(cg *g, const expr *e, uint32_t dst) {
-  const expr *cond = e->operand, *then = e->args[0], *other = e->args[1];
-  if (cond->kind != E_CALL || cond->macro != M_HAS) return false;
-  const expr *f = cond->args[0];
-  if (f->ref != REF_FIELD && f->ref != REF_VAR) return false;
+  const expr *f = has_field(e->operand), *then = e->args[0], *other = e->args[1];
+  if (!f) return false;
   if ((then->kind != E_IDENT && then->kind != E_SELECT) || then->macro != M_NONE || then->ref != f->ref ||
       then->ref_index != f->ref_index)
     return false;
@@ -584,7 +590,7 @@ static void gen_comprehension(cg *g, const expr *e, uint32_t dst) {
 static void gen_call(cg *g, const expr *e, uint32_t dst) {
   if (e->macro == M_HAS) {
     const expr *sel = e->args[0];
-    if (sel->ref == REF_FIELD || sel->ref == REF_VAR) {
+    if (has_field(e)) {
       g->src_text = source_text(g, e->loc);
       emit(g, BC_HAS, dst, (uint32_t)sel->ref_index, 0);
     } else {
@@ -856,9 +862,9 @@ static bool is_comparison(const expr *e) {
 static void gen_conjunct(cg *g, const expr *c, uint32_t *exits, int *nexits) {
   uint32_t mark = g->next_reg;
   value k;
-  const expr *arg = c->kind == E_CALL && c->macro == M_HAS ? c->args[0] : NULL;
+  const expr *arg = has_field(c);
   const expr *negated = c->kind == E_UNARY && c->op == OP_NOT ? c->operand : NULL;
-  if (arg && (arg->ref == REF_FIELD || arg->ref == REF_VAR)) {
+  if (arg) {
     g->src_text = source_text(g, c->loc);
     exits[(*nexits)++] = emit(g, BC_CJABSENT, (uint32_t)arg->ref_index, 0, 0);
   } else if (fold(g, c, &k)) {

@@ -50,19 +50,16 @@ static inline value block_value(clause_vm *vm, uint32_t block, uint32_t reg) {
   return v;
 }
 
-/* A value block's value in its string() form; an error value on failure. */
-static inline value block_string(clause_vm *vm, uint32_t block, uint32_t reg) {
-  value v = block_value(vm, block, reg), s;
-  if (v.kind == CV_ERROR || v.kind == CV_STRING) return v;
-  cel_to_string(&vm->ctx, &s, &v);
-  return s;
-}
-
-/* block_string() without a copy when the block only returns a register
- * that holds a string (a counter keyed by a field): that register. */
-static inline const value *block_string_ref(clause_vm *vm, uint32_t block, uint32_t reg, value *tmp) {
+/* A value block's value in its string() form (an error value on
+ * failure): read in place when the block only returns a register holding
+ * a string (a counter keyed by a field), else made in *tmp. */
+static inline const value *block_string(clause_vm *vm, uint32_t block, uint32_t reg, value *tmp) {
   if (reg != PROG_NONE && vm->regs[reg].kind == CV_STRING) return &vm->regs[reg];
-  *tmp = block_string(vm, block, reg);
+  *tmp = block_value(vm, block, reg);
+  if (tmp->kind != CV_ERROR && tmp->kind != CV_STRING) {
+    value v = *tmp;
+    cel_to_string(&vm->ctx, tmp, &v);
+  }
   return tmp;
 }
 
@@ -109,7 +106,7 @@ bool state_begin(clause_vm *vm) {
   for (uint32_t i = 0; i < p->ncounters; i++) {
     const prog_counter *c = &p->counters[i];
     value tmp;
-    const value *key = block_string_ref(vm, c->key_block, c->key_reg, &tmp);
+    const value *key = block_string(vm, c->key_block, c->key_reg, &tmp);
     if (key->kind == CV_ERROR) {
       state_error(vm, NULL, key, "the key of counter ", c->name);
       vm->regs[p->counter_reg + i] = *key;
@@ -139,7 +136,7 @@ bool state_begin(clause_vm *vm) {
       }
     } else if (c->mode == CM_DISTINCT) {
       value member_tmp; /* not tmp: the key may live there */
-      const value *member = block_string_ref(vm, c->arg_block, c->arg_reg, &member_tmp);
+      const value *member = block_string(vm, c->arg_block, c->arg_reg, &member_tmp);
       if (member->kind == CV_ERROR) {
         state_error(vm, NULL, member, "the distinct value of counter ", c->name);
         vm->regs[p->counter_reg + i] = *member;
@@ -161,7 +158,7 @@ bool state_begin(clause_vm *vm) {
   for (uint32_t i = 0; i < p->nsuspend; i++) {
     uint32_t r = p->suspend_rules[i];
     value tmp;
-    const value *key = block_string_ref(vm, p->rules[r].suspend_key_block, p->rules[r].suspend_key_reg, &tmp);
+    const value *key = block_string(vm, p->rules[r].suspend_key_block, p->rules[r].suspend_key_reg, &tmp);
     if (key->kind == CV_ERROR) { /* the check of this rule is skipped */
       state_error(vm, p->rules[r].id, key, "the suspension key", "");
       continue;
