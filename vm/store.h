@@ -95,7 +95,9 @@ typedef struct store_class {
                 const store_suspend_op *susp, size_t nsusp, store_report *r);
   void (*destroy)(store *s);
   /* Optional (NULL: nothing to do): starts fetching what a begin on `key`
-   * will need, so that work done meanwhile hides the wait. */
+   * will need, so that work done meanwhile hides the wait. The session's
+   * next call is that begin, and `key`'s bytes stay as they are, at that
+   * address, until it (the store may keep what it worked out from them). */
   void (*prefetch)(store_session *ss, const char *key, size_t key_len);
 } store_class;
 

@@ -866,8 +866,16 @@ typedef struct mem_session {
     const char *asked, *interned;
     int64_t window_ns, from, to, bucket;
   } memo[MEMOS];
-  const entry *prefetched;   /* by mem_prefetch, for the next begin (a
-                                stale pointer costs a prefetch, no more) */
+  /* What mem_prefetch found, for the next begin: the key it was given
+   * (the same bytes at the same address until that begin: store.h) and
+   * its hash, not computed twice, and the entry whose lines it asked for
+   * (a stale one costs a prefetch, no more). Taken by the first lookup. */
+  struct {
+    const char *key;
+    size_t key_len;
+    uint64_t hash;
+    const entry *head;
+  } fetched;
 } mem_session;
 
 static const char *session_id(mem_session *ss, const char *id);
@@ -955,11 +963,13 @@ static entry *cursor_move(cursor *c, const char *key, size_t key_len, bool creat
   bool same = c->sh && key_len == c->k.key_len && memcmp(key, c->k.key, key_len) == 0;
   if (!same) {
     cursor_release(c);
-    c->k = make_ident(key, key_len);
+    mem_session *ss = c->ss;
+    bool fetched = key == ss->fetched.key && key_len == ss->fetched.key_len;
+    c->k = fetched ? (ident){key, key_len, ss->fetched.hash} : make_ident(key, key_len);
     c->sh = shard_of(c->ms, c->k.hash);
     shard_lock_take(&c->sh->lock);
-    c->e = shard_find(c->sh, &c->k, &c->link, c->ss->prefetched);
-    c->ss->prefetched = NULL;
+    c->e = shard_find(c->sh, &c->k, &c->link, fetched ? ss->fetched.head : NULL);
+    ss->fetched.key = NULL;
   }
   if (!c->e && create) c->e = shard_insert(c->ms, c->sh, &c->k, c->now, c->r, &c->link);
   return c->e;
@@ -1180,7 +1190,11 @@ static void mem_prefetch(store_session *ss, const char *key, size_t key_len) {
     __builtin_prefetch(e, 1);
     prefetch_entry(e);
   }
-  ((mem_session *)ss)->prefetched = e;
+  mem_session *ms_ss = (mem_session *)ss;
+  ms_ss->fetched.key = key;
+  ms_ss->fetched.key_len = key_len;
+  ms_ss->fetched.hash = h;
+  ms_ss->fetched.head = e;
 }
 
 static const store_class memory_class = {
