@@ -35,6 +35,11 @@
 #include "store.h"
 #include "strset.h" /* str_same: short keys compared a word at a time */
 
+/* Paths a request seldom takes (growing, inserting, sweeping, out of
+ * memory): kept out of line, so that the flattened hot path (mem_begin)
+ * stays short in the instruction cache. */
+#define RARE __attribute__((noinline, cold))
+
 #define BUCKETS 60           /* per window (SPEC 5.3) */
 #define KEEP (2 * BUCKETS)   /* buckets kept behind a key's newest one */
 #define SHARDS 256          /* few threads ever want the same lock */
@@ -54,6 +59,8 @@ typedef struct window_sums {
   bucket small[2];           /* most keys see few buckets: no allocation */
   uint32_t start, n, cap;
   bool cached;               /* cache_sum is the reading at bucket cache_id */
+  uint16_t lo;               /* with cached: that window's first bucket (from
+                                start), so that sliding it needs no search */
   int64_t cache_id, cache_sum;
 } window_sums;
 
@@ -168,7 +175,7 @@ static void entry_release(entry *e, void *p, size_t n) {
  * keeping its contents: in the entry's spare area while there is room (in
  * place when it is the last block there), else on the heap. NULL when out
  * of memory (the old array is then untouched). */
-static void *entry_resize(entry *e, void *old, size_t old_n, size_t new_n) {
+RARE static void *entry_resize(entry *e, void *old, size_t old_n, size_t new_n) {
   char *spare = entry_spare(e);
   old_n = round16(old_n);
   new_n = round16(new_n);
@@ -359,7 +366,7 @@ static void shard_remove(shard *sh, entry *e) {
   entry_free(e);
 }
 
-static bool shard_grow(shard *sh) {
+RARE static bool shard_grow(shard *sh) {
   slot_table *old = sh->table, *t = slot_table_new(2 * old->n, old);
   if (!t) return false;
   /* The entries are relinked into the new table, which nothing reads yet;
@@ -424,7 +431,7 @@ static entry *shard_find(shard *sh, const ident *k, entry ***link, const entry *
 
 /* `key "a1" (rpm, ips)` for an eviction notice: the names of its counters
  * (a counter's id is "NAME/KIND/WINDOW") and suspensions. */
-static void describe(const entry *e, char *buf, size_t cap) {
+RARE static void describe(const entry *e, char *buf, size_t cap) {
   int keyn = e->key_len > 64 ? 64 : (int)e->key_len;
   int n = snprintf(buf, cap, "key \"%.*s\" (", keyn, e->key);
   for (uint32_t i = 0; i < e->nitems && n > 0 && (size_t)n < cap; i++) {
@@ -479,7 +486,7 @@ static bool entry_dead(const entry *e, int64_t now) {
   return true;
 }
 
-static void shard_sweep(shard *sh, int64_t now) {
+RARE static void shard_sweep(shard *sh, int64_t now) {
   for (size_t i = 0; i < sh->table->n; i++)
     for (entry *e = sh->table->slots[i], *next; e; e = next) {
       next = e->next;
@@ -488,7 +495,7 @@ static void shard_sweep(shard *sh, int64_t now) {
   sh->sweep_at = sh->count + (sh->count / 2 > 16 ? sh->count / 2 : 16);
 }
 
-static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, int64_t now, store_report *r,
+RARE static entry *shard_insert(mem_store *ms, shard *sh, const ident *k, int64_t now, store_report *r,
                            entry ***link) {
   if (sh->count >= sh->sweep_at) shard_sweep(sh, now);
   size_t cap = ms->max_keys;
@@ -596,6 +603,7 @@ static bool ws_add(entry *owner, window_sums *w, int64_t id, int64_t amount) {
     w->start = 0;
     w->n = 1;
     w->cached = true;
+    w->lo = 0;
     w->cache_id = id;
     w->cache_sum = amount;
     return true;
@@ -618,7 +626,8 @@ static bool ws_add(entry *owner, window_sums *w, int64_t id, int64_t amount) {
     b += drop;
     n -= drop;
     at -= drop;
-    w->cached = false; /* the cached window may have held them */
+    if (w->lo >= drop) w->lo = (uint16_t)(w->lo - drop);
+    else w->cached = false; /* the cached window held some */
   }
   if (!w->b && !w->cap) w->cap = 2; /* `small` */
   if (w->start + n == w->cap) {
@@ -639,29 +648,23 @@ static bool ws_add(entry *owner, window_sums *w, int64_t id, int64_t amount) {
   if (at < n) memmove(b + at + 1, b + at, (n - at) * sizeof *b);
   b[at] = (bucket){id, amount};
   w->n = n + 1;
+  /* A bucket before the cached window moves that window's first one up
+   * (one in or after the window lands at or after it). */
+  if (w->cached && id <= w->cache_id - BUCKETS) w->lo++;
   return true;
 }
 
 
-/* The first bucket with an id above `id` (the buckets are sorted). */
-static uint32_t first_after(const bucket *b, uint32_t n, int64_t id) {
-  uint32_t lo = 0, hi = n;
-  while (lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    if (b[mid].id <= id) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /* The sum of the buckets in (from, to], found from the newest back: a
  * reading is usually at or near the newest bucket, so this walks only the
- * buckets it sums (and any after `to`, when time went backwards). */
-static int64_t sum_back(const bucket *b, uint32_t n, int64_t from, int64_t to) {
+ * buckets it sums (and any after `to`, when time went backwards). *first:
+ * the first bucket after `from`. */
+static int64_t sum_back(const bucket *b, uint32_t n, int64_t from, int64_t to, uint32_t *first) {
   uint32_t i = n;
   while (i > 0 && b[i - 1].id > to) i--;
   int64_t total = 0;
   while (i > 0 && b[i - 1].id > from) total = sat_add(total, b[--i].sum);
+  *first = i;
   return total;
 }
 
@@ -669,19 +672,19 @@ static int64_t sum_back(const bucket *b, uint32_t n, int64_t from, int64_t to) {
 static inline int64_t ws_read(window_sums *w, int64_t now_id) {
   if (w->cached && w->cache_id == now_id) return w->cache_sum;
   const bucket *b = ws_buckets(w);
-  uint32_t n = w->n;
+  uint32_t n = w->n, lo, entered;
   int64_t total = 0;
   if (w->cached && now_id > w->cache_id && now_id - w->cache_id < BUCKETS && w->cache_sum < INT64_MAX) {
     /* The window slid forward a little: add the buckets that entered it,
-     * subtract those that left (exact: nothing saturated). */
-    int64_t old = w->cache_id;
-    total = sat_add(w->cache_sum, sum_back(b, n, old, now_id));
-    for (uint32_t i = first_after(b, n, old - BUCKETS); i < n && b[i].id <= now_id - BUCKETS; i++)
-      total -= b[i].sum;
+     * subtract those that left, from the old window's first (exact:
+     * nothing saturated). */
+    total = sat_add(w->cache_sum, sum_back(b, n, w->cache_id, now_id, &entered));
+    for (lo = w->lo; lo < n && b[lo].id <= now_id - BUCKETS; lo++) total -= b[lo].sum;
   } else {
-    total = sum_back(b, n, now_id - BUCKETS, now_id);
+    total = sum_back(b, n, now_id - BUCKETS, now_id, &lo);
   }
   w->cached = true;
+  w->lo = (uint16_t)lo;
   w->cache_id = now_id;
   w->cache_sum = total;
   return total;
@@ -689,7 +692,7 @@ static inline int64_t ws_read(window_sums *w, int64_t now_id) {
 
 /* ---- distinct ------------------------------------------------------------------------ */
 
-static bool dist_reindex(entry *owner, item *e, uint32_t cap) {
+RARE static bool dist_reindex(entry *owner, item *e, uint32_t cap) {
   uint32_t *index = entry_resize(owner, NULL, 0, cap * sizeof *index);
   if (!index) return false;
   memset(index, 0, cap * sizeof *index);
@@ -705,7 +708,7 @@ static bool dist_reindex(entry *owner, item *e, uint32_t cap) {
 }
 
 /* Drops members not seen in the KEEP buckets behind the key's newest. */
-static bool dist_compact(entry *owner, item *e) {
+RARE static bool dist_compact(entry *owner, item *e) {
   uint32_t k = 0;
   for (uint32_t i = 0; i < e->u.dist.n; i++) {
     member *m = &e->u.dist.m[i];
@@ -922,7 +925,7 @@ static inline const char *memo_op(mem_session *ss, size_t i, const store_counter
   return memo_op_slow(ss, i, op, now, bucket);
 }
 
-static const char *session_id(mem_session *ss, const char *id) {
+RARE static const char *session_id(mem_session *ss, const char *id) {
   for (size_t i = 0; i < ss->nids; i++)
     if (ss->ids[i].asked == id) return ss->ids[i].interned;
   const char *interned = intern_id((mem_store *)ss->base.owner, id);
@@ -981,7 +984,7 @@ static inline entry *cursor_at(cursor *c, const char *key, size_t key_len, bool 
 }
 
 
-static int out_of_memory(store_report *r) {
+RARE static int out_of_memory(store_report *r) {
   snprintf(r->message, sizeof r->message, "memory store: out of memory");
   return -1;
 }
@@ -1041,7 +1044,7 @@ static size_t item_growth(const item *it) {
  * the fewest cache lines, the first of which mem_prefetch asks for.
  * Returns the entry, moved or not (not when it would pass SPARE_MAX or
  * memory is short: its arrays then go to the heap). */
-static entry *entry_reserve(cursor *c, size_t need) {
+RARE static entry *entry_reserve(cursor *c, size_t need) {
   entry *old = c->e;
   size_t live = 0;
   for (uint32_t i = 0; i < old->nitems; i++) item_arrays(NULL, old, &old->items[i], &live);
@@ -1099,8 +1102,8 @@ static int counter_op(cursor *c, store_counter_op *op, bool read, uint32_t i) {
 }
 
 /* Flattened: every call it makes into this file is inlined, so that a
- * request's few counter ops pay no calls (the rare paths, growing and
- * sweeping, are inlined too: code size, not time). */
+ * request's few counter ops pay no calls; the RARE paths (growing,
+ * inserting, sweeping) stay calls, which halves its code. */
 __attribute__((flatten)) static int mem_begin(store_session *ss, int64_t now, store_counter_op *ops,
                                               size_t nops, store_suspend_op *susp, size_t nsusp,
                                               store_report *r) {
