@@ -34,7 +34,7 @@ static int64_t request_time_ns(const clause_vm *vm) {
 /* Lists an error of a counter (rule NULL) or a suspend key (its rule). The
  * message starts with the evaluation error, as SPEC 5.2 wants, and says
  * where it happened. */
-static void state_error(clause_vm *vm, const char *rule, const value *err, const char *where,
+__attribute__((cold)) static void state_error(clause_vm *vm, const char *rule, const value *err, const char *where,
                         const char *name) {
   char msg[512];
   int n = snprintf(msg, sizeof msg, "%.*s (%s%s)", (int)err->n, err->s, where, name);
@@ -76,14 +76,14 @@ static void report_init(store_report *rep, clause_vm *vm) {
 }
 
 /* Lists `state store unavailable: WHY`, an error of no rule. */
-static void list_store_error(clause_vm *vm, const char *why) {
+__attribute__((cold)) static void list_store_error(clause_vm *vm, const char *why) {
   char msg[400];
   int n = snprintf(msg, sizeof msg, "state store unavailable: %s", why);
   vm_add_error(vm, NULL, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 }
 
 /* A store failure, under on_store_error. Returns true when it decides. */
-static bool store_failed(clause_vm *vm, const char *why) {
+__attribute__((cold)) static bool store_failed(clause_vm *vm, const char *why) {
   list_store_error(vm, why);
   vm->state.store_down = true;
   if (vm->p->on_store_error_allow) return false; /* counters read 0, no suspension */

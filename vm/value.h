@@ -90,7 +90,7 @@ typedef struct cel_ctx {
 
 /* An error value whose message is formatted into ctx->scratch. On
  * out-of-memory the message is a static "out of memory". */
-value cv_error(cel_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+value cv_error(cel_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3), cold));
 
 /* The CEL type name of a value's kind: "int", "uint", "double", "bool",
  * "string", "bytes", "list", "map", "null_type", "google.protobuf.Timestamp",

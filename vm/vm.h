@@ -104,7 +104,7 @@ int vm_use_store(clause_vm *vm, store *s);
 void vm_run_block(clause_vm *vm, uint32_t block, value *result);
 
 /* Adds an error to the decision (rule may be NULL). */
-void vm_add_error(clause_vm *vm, const char *rule, const char *msg, size_t n);
+__attribute__((cold)) void vm_add_error(clause_vm *vm, const char *rule, const char *msg, size_t n);
 
 /* Resets the per-evaluation state: scratch memory, registers past the
  * inputs, lets, and the decision's lists. */
