@@ -554,6 +554,61 @@ static void test_required_fields_listed(void **state) {
   clause_program_free(p);
 }
 
+/* clause_vm_set_string copies into the field's own buffer while the new
+ * text fits: a VM fed by setters alone, request after request, does not
+ * grow; a longer text, or a field bound otherwise since, gets a new one,
+ * and no other field's text is written over. */
+static void test_setter_text_reuse(void **state) {
+  (void)state;
+  clause_program *p = compile_named("required_fields");
+  clause_vm *vm = clause_vm_new(p);
+  assert_non_null(vm);
+  int user = clause_field_index(p, "user"), extra = clause_field_index(p, "extra");
+  clause_error err;
+  clause_decision d;
+  const char *json = "{\"user\": \"a\", \"n\": 1, \"extra\": \"e\"}";
+  assert_int_equal(clause_vm_set_json(vm, json, strlen(json), &err), CLAUSE_OK);
+  static const char *names[] = {"root", "roo", "rooted-user", "r", "root"};
+  assert_int_equal(clause_vm_set_string(vm, user, "fifteen-chars-x", 15), CLAUSE_OK);
+  size_t used = vm->input.used;
+  const void *chunk = vm->input.cur;
+  for (int i = 0; i < 10000; i++) {
+    const char *name = names[i % 5];
+    assert_int_equal(clause_vm_set_string(vm, user, name, strlen(name)), CLAUSE_OK);
+    assert_int_equal(clause_vm_eval(vm, &d), CLAUSE_OK);
+    if ((d.n_flags == 1) != (strcmp(name, "root") == 0)) fail_msg("%s: %zu flags", name, d.n_flags);
+  }
+  assert_int_equal(vm->input.used, used); /* no growth */
+  assert_ptr_equal(vm->input.cur, chunk);
+  /* Longer than the buffer: a new one. */
+  const char *long_name = "a-name-longer-than-sixteen-bytes";
+  assert_int_equal(clause_vm_set_string(vm, user, long_name, strlen(long_name)), CLAUSE_OK);
+  assert_true(vm->input.used > used);
+  assert_int_equal(clause_vm_set_string(vm, user, "root", 4), CLAUSE_OK);
+  assert_int_equal(clause_vm_eval(vm, &d), CLAUSE_OK);
+  assert_int_equal(d.n_flags, 1);
+  /* Bound from JSON since: its text is not written over. */
+  assert_int_equal(clause_vm_set_field_json(vm, user, "\"ab\"", 4), CLAUSE_OK);
+  const char *bound = vm->regs[user].s;
+  assert_int_equal(clause_vm_set_string(vm, user, "x", 1), CLAUSE_OK);
+  assert_memory_equal(bound, "ab", 2);
+  /* After set_json (which resets the inputs), a long text bound to another
+   * field lies where the buffer was: the setter takes a new one. */
+  char big[300] = "{\"user\": \"a\", \"n\": 1, \"extra\": \"";
+  size_t at = strlen(big);
+  memset(big + at, 'e', 200);
+  strcpy(big + at + 200, "\"}");
+  assert_int_equal(clause_vm_set_json(vm, big, strlen(big), &err), CLAUSE_OK);
+  assert_int_equal(clause_vm_set_string(vm, user, "root", 4), CLAUSE_OK);
+  assert_int_equal(vm->regs[extra].n, 200);
+  for (int i = 0; i < 200; i++)
+    if (vm->regs[extra].s[i] != 'e') fail_msg("extra written over at %d", i);
+  assert_int_equal(clause_vm_eval(vm, &d), CLAUSE_OK);
+  assert_int_equal(d.n_flags, 1);
+  clause_vm_free(vm);
+  clause_program_free(p);
+}
+
 /* ---- error messages ------------------------------------------------------------------ */
 
 /* SPEC 5.2 fixes how error messages start (the rest is the
@@ -622,6 +677,7 @@ int main(void) {
       cmocka_unit_test(test_decision_struct),
       cmocka_unit_test(test_decision_json_capacity),
       cmocka_unit_test(test_setters),
+      cmocka_unit_test(test_setter_text_reuse),
       cmocka_unit_test(test_error_messages),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -189,6 +189,7 @@ clause_vm *clause_vm_new(const clause_program *p) {
   vm->obligs = calloc(p->nobligs + 1, sizeof *vm->obligs);
   vm->required = calloc(p->nfields + 1, sizeof *vm->required);
   vm->match_prefix = calloc(p->nconsts + 1, sizeof *vm->match_prefix);
+  vm->field_text = calloc(p->nfields + 1, sizeof *vm->field_text);
   vm_state *st = &vm->state;
   st->ops = calloc(p->ncounters + 1, sizeof *st->ops);
   st->op_counter = calloc(p->ncounters + 1, sizeof *st->op_counter);
@@ -196,6 +197,7 @@ clause_vm *clause_vm_new(const clause_program *p) {
   st->susp = calloc(p->nsuspend + 1, sizeof *st->susp);
   st->susp_rule = calloc(p->nsuspend + 1, sizeof *st->susp_rule);
   if (!vm->regs || !vm->errors || !vm->flags || !vm->matched || !vm->obligs || !vm->required || !vm->match_prefix ||
+      !vm->field_text ||
       !st->ops || !st->op_counter || !st->arg_ok || !st->susp || !st->susp_rule) {
     clause_vm_free(vm);
     return NULL;
@@ -230,6 +232,7 @@ void clause_vm_free(clause_vm *vm) {
   free(vm->obligs);
   free(vm->required);
   free(vm->match_prefix);
+  free(vm->field_text);
   store_close_session(vm->state.session);
   store_unref(vm->state.own);
   free(vm->state.ops);
@@ -257,6 +260,7 @@ int vm_use_store(clause_vm *vm, store *s) {
 void clause_vm_reset(clause_vm *vm) {
   if (!vm) return;
   arena_reset(&vm->input);
+  memset(vm->field_text, 0, vm->p->nfields * sizeof *vm->field_text);
   for (uint32_t i = 0; i < vm->p->nfields; i++) vm->regs[i] = vm->p->fields[i].absent;
   vm->required_ok = false;
 }
@@ -295,9 +299,18 @@ static int set_text(clause_vm *vm, int field, cv_kind kind, const char *s, size_
   if (rc != CLAUSE_OK) return rc;
   if ((!s && len) || len > UINT32_MAX) return CLAUSE_ERR_ARG;
   if (kind == CV_STRING && !cel_utf8_valid(s, len)) return CLAUSE_ERR_TYPE;
-  char *copy = arena_strndup(&vm->input, s ? s : "", len);
-  if (!copy) return CLAUSE_ERR_NOMEM;
-  vm->regs[field] = kind == CV_STRING ? cv_string(copy, (uint32_t)len) : cv_bytes(copy, (uint32_t)len);
+  /* Into the field's own buffer when the text fits: nothing but the
+   * field's register points there (a decision's texts are copies), and
+   * clause_vm_reset, which frees the buffer, forgets it. */
+  struct field_text *ft = &vm->field_text[field];
+  if (!ft->p || len >= ft->cap) {
+    size_t cap = (len + 16) & ~(size_t)15; /* what the arena hands out anyway */
+    if (!(ft->p = arena_alloc(&vm->input, cap))) return CLAUSE_ERR_NOMEM;
+    ft->cap = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
+  }
+  if (len) memcpy(ft->p, s, len);
+  ft->p[len] = '\0';
+  vm->regs[field] = kind == CV_STRING ? cv_string(ft->p, (uint32_t)len) : cv_bytes(ft->p, (uint32_t)len);
   return CLAUSE_OK;
 }
 

@@ -56,6 +56,13 @@ struct clause_vm {
                             kept by the typed setters (they write no
                             errors), cleared by whatever may write one */
   arena input;           /* strings, lists and maps of bound inputs */
+  struct field_text {    /* per field: the buffer clause_vm_set_string (or
+                            _bytes) last copied into, reused by the next
+                            call that fits, so that a VM fed by setters
+                            alone does not grow; cleared with `input` */
+    char *p;
+    uint32_t cap;
+  } *field_text;
   arena scratch;         /* everything one evaluation makes; reset per eval */
   cel_ctx ctx;
 
