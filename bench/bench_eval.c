@@ -26,9 +26,8 @@
  * and the memory store keeps two windows of buckets). N is 100,000 (the
  * store in main memory: each decision waits for it) and 1,000 (the store
  * in the caches). The setters are inside the timed loop (a gateway calls
- * them too); every BATCH evaluations the VMs are bound again from their
- * JSON, outside the timing, so that the account ids set in between do not
- * pile up in the VMs' input memory.
+ * them too); a string setter writes into the field's own buffer, so a VM
+ * fed this way does not grow.
  *
  * Extern calls: with BENCH_EXTERN_PATH naming the folder of the test
  * library (tests/.libs/libclausetest.so; `make bench` builds it and sets
@@ -169,7 +168,6 @@ static double timed_run(vm_set *s, double seconds, long *count_out) {
       }
     count += (BATCH + s->n - 1) / s->n * s->n;
     elapsed += now_seconds() - start;
-    if (s->stream) bind_all(s); /* not timed: see the top of the file */
   } while (elapsed < seconds);
   sink += acc;
   if (count_out) *count_out = count;
