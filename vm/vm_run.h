@@ -73,7 +73,7 @@ static void VM_RUN_NAME(clause_vm *vm, uint32_t block, value *result) {
  * else goes to the CEL library. */
 #define BINARY(NAME, OP, FAST)                                                   \
   CASE(NAME) {                                                                   \
-    if (R[b].kind == CV_INT && R[c].kind == CV_INT && FAST(R[b].i, R[c].i, &R[a])) \
+    if (LIKELY(R[b].kind == CV_INT && R[c].kind == CV_INT) && FAST(R[b].i, R[c].i, &R[a])) \
       NEXT();                                                                    \
     if (R[b].kind == CV_ERROR) R[a] = R[b];                                      \
     else if (R[c].kind == CV_ERROR) R[a] = R[c];                                 \
@@ -129,8 +129,8 @@ static void VM_RUN_NAME(clause_vm *vm, uint32_t block, value *result) {
     CASE(INDEXK) {
       /* A constant map with string keys has a hash set over its keys. */
       const value *key = &R[c];
-      if (K[b].kind == CV_ERROR) R[a] = K[b];
-      else if (key->kind == CV_ERROR) R[a] = *key;
+      if (UNLIKELY(K[b].kind == CV_ERROR)) R[a] = K[b];
+      else if (UNLIKELY(key->kind == CV_ERROR)) R[a] = *key;
       else {
         const value *e = p->sets[b] && K[b].kind == CV_MAP && key->kind == CV_STRING
                              ? strset_find(p->sets[b], key->s, key->n)
@@ -298,7 +298,7 @@ static void VM_RUN_NAME(clause_vm *vm, uint32_t block, value *result) {
       NEXT();
     }
     CASE(CJEQK) {
-      if (R[a].kind == CV_STRING && K[b].kind == CV_STRING) { /* compare_k's answer, unboxed */
+      if (LIKELY(R[a].kind == CV_STRING && K[b].kind == CV_STRING)) { /* compare_k's answer, unboxed */
         CONJUNCT_BOOL(R[a].n == K[b].n && str_same(R[a].s, K[b].s, R[a].n));
         NEXT();
       }
@@ -308,7 +308,7 @@ static void VM_RUN_NAME(clause_vm *vm, uint32_t block, value *result) {
       NEXT();
     }
     CASE(CJNEK) {
-      if (R[a].kind == CV_STRING && K[b].kind == CV_STRING) {
+      if (LIKELY(R[a].kind == CV_STRING && K[b].kind == CV_STRING)) {
         CONJUNCT_BOOL(R[a].n != K[b].n || !str_same(R[a].s, K[b].s, R[a].n));
         NEXT();
       }
@@ -318,7 +318,7 @@ static void VM_RUN_NAME(clause_vm *vm, uint32_t block, value *result) {
       NEXT();
     }
     CASE(CJINK) {
-      if (p->sets[b] && R[a].kind == CV_STRING) {
+      if (LIKELY(p->sets[b] && R[a].kind == CV_STRING)) {
         CONJUNCT_BOOL(strset_has(p->sets[b], R[a].s, R[a].n));
         NEXT();
       }
@@ -332,7 +332,7 @@ static void VM_RUN_NAME(clause_vm *vm, uint32_t block, value *result) {
      * follows it: when the key is there, its value goes to the INDEXK's
      * register and the INDEXK is passed over. */
     CASE(CJINKIDX) {
-      if (R[a].kind == CV_STRING) {
+      if (LIKELY(R[a].kind == CV_STRING)) {
         const value *e = strset_find(p->sets[b], R[a].s, R[a].n);
         CONJUNCT_BOOL(e != NULL);
         if (e) R[INSTR_A(*ip++)] = e[1];
@@ -348,7 +348,7 @@ static void VM_RUN_NAME(clause_vm *vm, uint32_t block, value *result) {
      * against the set, the CJINK passed over; an absent x jumps; anything
      * else goes on to the CJINK. */
     CASE(CJHASINK) {
-      if (R[a].kind == CV_STRING) {
+      if (R[a].kind == CV_STRING) { /* optional fields are often absent: no hint */
         bool in = strset_has(p->sets[b], R[a].s, R[a].n);
         CONJUNCT_BOOL(in);
         ip += in;
@@ -362,7 +362,7 @@ static void VM_RUN_NAME(clause_vm *vm, uint32_t block, value *result) {
     }
     /* !x and !(x in K): NOT's semantics, then the conjunct's. */
     CASE(CJNOT) {
-      if (R[a].kind == CV_BOOL) {
+      if (LIKELY(R[a].kind == CV_BOOL)) {
         CONJUNCT_BOOL(!R[a].b);
         NEXT();
       }
@@ -372,7 +372,7 @@ static void VM_RUN_NAME(clause_vm *vm, uint32_t block, value *result) {
       NEXT();
     }
     CASE(CJNINK) {
-      if (p->sets[b] && R[a].kind == CV_STRING) {
+      if (LIKELY(p->sets[b] && R[a].kind == CV_STRING)) {
         CONJUNCT_BOOL(!strset_has(p->sets[b], R[a].s, R[a].n));
         NEXT();
       }
@@ -386,7 +386,7 @@ static void VM_RUN_NAME(clause_vm *vm, uint32_t block, value *result) {
 /* Two ints (the usual case: quotas, limits) compare unboxed. */
 #define CJ_COMPARE_K(NAME, OP, INT_OP)                                           \
   CASE(NAME) {                                                                   \
-    if (R[a].kind == CV_INT && K[b].kind == CV_INT) {                            \
+    if (LIKELY(R[a].kind == CV_INT && K[b].kind == CV_INT)) {                    \
       CONJUNCT_BOOL(R[a].i INT_OP K[b].i);                                       \
       NEXT();                                                                    \
     }                                                                            \
@@ -402,7 +402,7 @@ static void VM_RUN_NAME(clause_vm *vm, uint32_t block, value *result) {
 #undef CJ_COMPARE_K
 #define CJ_COMPARE(NAME, OP, INT_OP)                                             \
   CASE(NAME) {                                                                   \
-    if (R[a].kind == CV_INT && R[b].kind == CV_INT) {                            \
+    if (LIKELY(R[a].kind == CV_INT && R[b].kind == CV_INT)) {                    \
       CONJUNCT_BOOL(R[a].i INT_OP R[b].i);                                       \
       NEXT();                                                                    \
     }                                                                            \
