@@ -258,9 +258,10 @@ void clause_vm_free(clause_vm *vm);
 /* Clears every input field (they read as absent). */
 void clause_vm_reset(clause_vm *vm);
 
-/* Setters by field index. Strings and bytes are copied into the VM. A value
- * of a type the schema does not accept for the field is CLAUSE_ERR_TYPE and
- * leaves the field as it was. */
+/* Setters by field index. Strings and bytes are copied into the VM (into
+ * the field's own buffer, reused while the text fits, so that a VM fed by
+ * setters alone does not grow). A value of a type the schema does not
+ * accept for the field is CLAUSE_ERR_TYPE and leaves the field as it was. */
 int clause_vm_set_string(clause_vm *vm, int field, const char *s, size_t len);
 int clause_vm_set_int(clause_vm *vm, int field, int64_t v);
 int clause_vm_set_double(clause_vm *vm, int field, double v);
