@@ -556,8 +556,9 @@ static void test_required_fields_listed(void **state) {
 
 /* clause_vm_set_string copies into the field's own buffer while the new
  * text fits: a VM fed by setters alone, request after request, does not
- * grow; a longer text, or a field bound otherwise since, gets a new one,
- * and no other field's text is written over. */
+ * grow; a longer text gets a new buffer; a text bound from JSON is never
+ * written over, nor, after clause_vm_set_json, what the inputs' memory
+ * holds by then. */
 static void test_setter_text_reuse(void **state) {
   (void)state;
   clause_program *p = compile_named("required_fields");

@@ -1193,11 +1193,11 @@ static void mem_prefetch(store_session *ss, const char *key, size_t key_len) {
     __builtin_prefetch(e, 1);
     prefetch_entry(e);
   }
-  mem_session *ms_ss = (mem_session *)ss;
-  ms_ss->fetched.key = key;
-  ms_ss->fetched.key_len = key_len;
-  ms_ss->fetched.hash = h;
-  ms_ss->fetched.head = e;
+  mem_session *session = (mem_session *)ss;
+  session->fetched.key = key;
+  session->fetched.key_len = key_len;
+  session->fetched.hash = h;
+  session->fetched.head = e;
 }
 
 static const store_class memory_class = {

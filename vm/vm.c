@@ -521,11 +521,12 @@ static inline void logic_combine(cel_ctx *ctx, value *dst, const value *a, const
     *dst = cv_error(ctx, "no matching overload: logical operator on %s", cv_kind_name((cv_kind)bad->kind));
 }
 
-/* The dispatch loop, built twice (vm_run.h). */
 /* The handlers' fast paths (operands of the kinds the checker expects)
- * laid out first. */
+ * are laid out first. */
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* The dispatch loop, built twice (vm_run.h). */
 #define VM_RUN_NAME run_block_deciding
 #define VM_RUN_TRACING 0
 #include "vm_run.h"
