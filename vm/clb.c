@@ -455,6 +455,11 @@ static bool is_conjunct(unsigned op) {
   }
 }
 
+/* Two conjuncts that test the same thing (they may jump apart). */
+static bool same_test(instr x, instr y) {
+  return INSTR_OP(x) == INSTR_OP(y) && INSTR_A(x) == INSTR_A(y) && INSTR_B(x) == INSTR_B(y);
+}
+
 /* p->fast_code, the code as run when nothing is explained: a copy of the
  * code in which
  *   - a conjunct whose false jump lands on the same conjunct (same opcode
@@ -469,20 +474,18 @@ static bool is_conjunct(unsigned op) {
 static bool build_fast_code(clause_program *p) {
   if (!(p->fast_code = arena_alloc(&p->mem, (p->ncode ? p->ncode : 1) * sizeof(instr)))) return false;
   memcpy(p->fast_code, p->code, p->ncode * sizeof(instr));
-  const instr same = ((instr)1 << 48) - 1; /* all but the jump (C) */
   for (uint32_t pc = 0; pc < p->ncode; pc++) {
     instr i = p->code[pc];
     if (!is_conjunct(INSTR_OP(i))) continue;
     uint32_t target = pc + 1 + INSTR_C(i);
-    while (target < p->ncode && (p->code[target] & same) == (i & same))
-      target += 1 + INSTR_C(p->code[target]);
+    while (target < p->ncode && same_test(p->code[target], i)) target += 1 + INSTR_C(p->code[target]);
     uint32_t c = target - pc - 1;
-    if (c <= INSTR_MAX_OPERAND) p->fast_code[pc] = (i & same) | (instr)c << 48;
+    if (c > INSTR_MAX_OPERAND) c = INSTR_C(i);
     /* `k in M && ... M[k]`: CJINK k, M then INDEXK r, M, k, one lookup. */
     instr next = pc + 1 < p->ncode ? p->code[pc + 1] : 0;
-    if (INSTR_OP(i) == BC_CJINK && INSTR_OP(next) == BC_INDEXK && INSTR_B(next) == INSTR_B(i) &&
-        INSTR_C(next) == INSTR_A(i) && p->sets[INSTR_B(i)] && p->consts[INSTR_B(i)].kind == CV_MAP)
-      p->fast_code[pc] = (p->fast_code[pc] & ~(instr)0xff) | BC_CJINKIDX;
+    bool fuse = INSTR_OP(i) == BC_CJINK && INSTR_OP(next) == BC_INDEXK && INSTR_B(next) == INSTR_B(i) &&
+                INSTR_C(next) == INSTR_A(i) && p->sets[INSTR_B(i)] && p->consts[INSTR_B(i)].kind == CV_MAP;
+    p->fast_code[pc] = INSTR_MAKE(fuse ? BC_CJINKIDX : INSTR_OP(i), INSTR_A(i), INSTR_B(i), c);
   }
   /* `has(x) && x in K`: CJABSENT x then CJINK x, K, both jumping to the
    * same place once threaded, are one instruction. */

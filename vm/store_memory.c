@@ -444,11 +444,6 @@ RARE static void describe(const entry *e, char *buf, size_t cap) {
   if (n > 0 && (size_t)n < cap) snprintf(buf + n, cap - (size_t)n, ")");
 }
 
-/* Frees the entries that no reading at `now` or later can use. (Not the
- * newest time ever seen: replayed traffic that is not in time order would
- * then lose the keys of its earlier stretches.) Run when the shard has
- * grown by half since the last sweep, so its cost is spread over the
- * inserts and the shard holds at most 1.5 times its live entries. */
 /* The time at which bucket `id` of a window starts, saturating. */
 static int64_t bucket_start(int64_t id, int64_t window_ns) {
   int64_t t64;
@@ -486,6 +481,11 @@ static bool entry_dead(const entry *e, int64_t now) {
   return true;
 }
 
+/* Frees the entries that no reading at `now` or later can use. (Not the
+ * newest time ever seen: replayed traffic that is not in time order would
+ * then lose the keys of its earlier stretches.) Run when the shard has
+ * grown by half since the last sweep, so its cost is spread over the
+ * inserts and the shard holds at most 1.5 times its live entries. */
 RARE static void shard_sweep(shard *sh, int64_t now) {
   for (size_t i = 0; i < sh->table->n; i++)
     for (entry *e = sh->table->slots[i], *next; e; e = next) {
@@ -657,14 +657,14 @@ static bool ws_add(entry *owner, window_sums *w, int64_t id, int64_t amount) {
 
 /* The sum of the buckets in (from, to], found from the newest back: a
  * reading is usually at or near the newest bucket, so this walks only the
- * buckets it sums (and any after `to`, when time went backwards). *first:
- * the first bucket after `from`. */
+ * buckets it sums (and any after `to`, when time went backwards). *first
+ * (unless NULL): the first bucket after `from`. */
 static int64_t sum_back(const bucket *b, uint32_t n, int64_t from, int64_t to, uint32_t *first) {
   uint32_t i = n;
   while (i > 0 && b[i - 1].id > to) i--;
   int64_t total = 0;
   while (i > 0 && b[i - 1].id > from) total = sat_add(total, b[--i].sum);
-  *first = i;
+  if (first) *first = i;
   return total;
 }
 
@@ -672,13 +672,13 @@ static int64_t sum_back(const bucket *b, uint32_t n, int64_t from, int64_t to, u
 static inline int64_t ws_read(window_sums *w, int64_t now_id) {
   if (w->cached && w->cache_id == now_id) return w->cache_sum;
   const bucket *b = ws_buckets(w);
-  uint32_t n = w->n, lo, entered;
+  uint32_t n = w->n, lo;
   int64_t total = 0;
   if (w->cached && now_id > w->cache_id && now_id - w->cache_id < BUCKETS && w->cache_sum < INT64_MAX) {
     /* The window slid forward a little: add the buckets that entered it,
      * subtract those that left, from the old window's first (exact:
      * nothing saturated). */
-    total = sat_add(w->cache_sum, sum_back(b, n, w->cache_id, now_id, &entered));
+    total = sat_add(w->cache_sum, sum_back(b, n, w->cache_id, now_id, NULL));
     for (lo = w->lo; lo < n && b[lo].id <= now_id - BUCKETS; lo++) total -= b[lo].sum;
   } else {
     total = sum_back(b, n, now_id - BUCKETS, now_id, &lo);
